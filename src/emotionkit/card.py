@@ -1,0 +1,214 @@
+"""Model card: facts collected from the model directory's files, rendered once into README.md.
+
+The facts come from ``emotionkit.json`` (settings, data, training log) and
+``test_metrics.json`` (final test scores, one entry per dataset). No network.
+
+>>> write_card("models/emotionkit-minilm")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+from dataclasses import fields
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from emotionkit.config import ModelSettings, TrainConfig
+from emotionkit.labels import LABELS
+
+_LIBRARIES = ("emotionkit", "transformers", "torch", "tokenizers", "safetensors", "accelerate", "scikit-learn", "emoji")
+_MODEL_INDEX_METRICS = (
+    ("accuracy", "accuracy", "Accuracy"),
+    ("f1", "f1_macro", "F1 Macro"),
+    ("f1", "f1_weighted", "F1 Weighted"),
+    ("precision", "precision_macro", "Precision Macro"),
+    ("precision", "precision_weighted", "Precision Weighted"),
+    ("recall", "recall_macro", "Recall Macro"),
+    ("recall", "recall_weighted", "Recall Weighted"),
+    ("loss", "loss", "Loss"),
+)
+_PROVENANCE = {
+    "emotion": "dair-ai/emotion (CARER, Saravia et al., EMNLP 2018): English tweets collected by hashtag, "
+    "lower-cased with punctuation removed; the 16,000 / 2,000 / 2,000 split. Terms: educational and research use.",
+    "goemotions": "GoEmotions (Demszky et al., ACL 2020): English Reddit comments, official split, CC BY 4.0; "
+    "27 labels mapped onto our six (see the mapping below).",
+}
+
+
+def collect_facts(model_dir: str | Path) -> dict:
+    """Everything the card says, as plain data."""
+    model_dir = Path(model_dir)
+    meta = json.loads((model_dir / "emotionkit.json").read_text("utf-8"))
+    tests = {}
+    if (model_dir / "test_metrics.json").is_file():
+        tests = json.loads((model_dir / "test_metrics.json").read_text("utf-8"))
+    train_defaults = {f.name: f.default for f in fields(TrainConfig)}
+    model_defaults = {f.name: f.default for f in fields(ModelSettings)}
+    hyper = {k: v for k, v in meta["train"].items() if k not in ("output_dir", "data", "logging_steps", "num_workers")}
+    versions = {}
+    for lib in _LIBRARIES:
+        try:
+            versions[lib] = metadata.version(lib)
+        except metadata.PackageNotFoundError:
+            pass
+    versions["python"] = platform.python_version()
+    return {
+        "name": model_dir.name,
+        "model": meta["model"],
+        "model_defaults": model_defaults,
+        "hyperparameters": hyper,
+        "train_defaults": train_defaults,
+        "datasets": meta["datasets"],
+        "selection_rule": meta.get("selection_rule", ""),
+        "training_log": meta.get("training_log", []),
+        "best_checkpoint": meta.get("best_checkpoint"),
+        "train_runtime_s": meta.get("train_runtime_s"),
+        "tests": tests,
+        "versions": versions,
+        "reproduce": meta.get("reproduce", ""),
+        "images": sorted(p.name for p in model_dir.glob("*.png")),
+    }
+
+
+def _model_index(facts: dict) -> list[dict]:
+    results = []
+    for name, m in facts["tests"].items():
+        results.append(
+            {
+                "task": {"type": "text-classification", "name": "Text Classification"},
+                "dataset": {"name": name, "type": name, "split": "test"},
+                "metrics": [
+                    {"type": kind, "value": round(float(m[key]), 4), "name": label}
+                    for kind, key, label in _MODEL_INDEX_METRICS
+                    if key in m
+                ],
+            }
+        )
+    return [{"name": facts["name"], "results": results}]
+
+
+def render(facts: dict) -> str:
+    header = {
+        "language": ["en"],
+        "license": "apache-2.0",
+        "library_name": "transformers",
+        "pipeline_tag": "text-classification",
+        "tags": ["text-classification", "emotion", "emotionkit"],
+        "datasets": [d["name"] for d in facts["datasets"]],
+        "metrics": ["accuracy", "f1"],
+        "model-index": _model_index(facts),
+    }
+    out = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", f"# {facts['name']}", ""]
+    base = facts["model"]["base_model"]
+    out += [
+        f"A six-way English emotion classifier ({', '.join(LABELS)}), fine-tuned from `{base}` with "
+        "[emotionkit](https://github.com/emotionkit) and the Hugging Face Trainer.",
+        "",
+        "## Results on the test splits",
+        "",
+        "| dataset | test texts | accuracy | macro-F1 | weighted-F1 | macro precision | macro recall | loss |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in facts["tests"].items():
+        out.append(
+            f"| {name} | {m['support']} | {m['accuracy'] * 100:.2f} | {m['f1_macro'] * 100:.2f} | "
+            f"{m['f1_weighted'] * 100:.2f} | {m['precision_macro'] * 100:.2f} | {m['recall_macro'] * 100:.2f} | {m['loss']:.4f} |"
+        )
+    for name, m in facts["tests"].items():
+        out += ["", f"### {name}: per emotion", "", "| emotion | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+        for label in LABELS:
+            out.append(
+                f"| {label} | {m[f'{label}_precision']:.4f} | {m[f'{label}_recall']:.4f} | "
+                f"{m[f'{label}_f1']:.4f} | {m[f'{label}_support']} |"
+            )
+        styles = {k[len("accuracy_style_") :]: v for k, v in m.items() if k.startswith("accuracy_style_")}
+        if styles:
+            out += ["", "| style | texts | accuracy |", "|---|---:|---:|"]
+            out += [f"| {s} | {m[f'n_style_{s}']} | {v * 100:.1f} |" for s, v in styles.items()]
+        if f"confusion_matrix_{name}.png" in facts["images"]:
+            out += ["", f"![confusion matrix, {name} test](confusion_matrix_{name}.png)"]
+    out += ["", "Every figure above was measured on the saved weights of this directory, on test splits that "
+            "were used for nothing else (selection used validation only)."]
+
+    out += ["", "## How to use", "", "```python", "from emotionkit import EmotionClassifier", "",
+            f'clf = EmotionClassifier.load("{facts["name"]}")', 'result = clf("I can\'t believe you remembered my birthday!")',
+            "print(result.label, result.score)", "print(result.scores)  # all six, highest first", "```", "",
+            "or with plain transformers:", "", "```python", "from transformers import pipeline", "",
+            f'classifier = pipeline("text-classification", model="{facts["name"]}", top_k=None)', "```"]
+    if facts["model"].get("normalize"):
+        out += ["", f"emotionkit applies the normalization steps {list(facts['model']['normalize'])} before tokenizing "
+                "(emoji become their names, e.g. 😂 -> \"(face with tears of joy)\"); a plain `pipeline` does not, so "
+                "on text with emoji use `emotionkit.textnorm.normalize` first or the emotionkit API."]
+
+    out += ["", "## Training", "", "### Data", ""]
+    for d in facts["datasets"]:
+        out.append(f"- **{d['name']}** (`{d['source']}`), sampling weight {d['weight']}, "
+                   f"{d['train_rows_sampled']} training rows per epoch. {_PROVENANCE.get(d['name'], '')}")
+        for split, counts in d["label_counts"].items():
+            out.append(f"  - {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        for note in d.get("notes", []):
+            out.append(f"  - note: {note}")
+    if any(d["name"] == "goemotions" for d in facts["datasets"]):
+        out += ["", _goemotions_section()]
+    out += ["", "### Hyperparameters", "", "| setting | value |", "|---|---|"]
+    for k, v in facts["model"].items():
+        out.append(f"| {k} | {v} |")
+    for k, v in facts["hyperparameters"].items():
+        out.append(f"| {k} | {v} |")
+    out += ["", "Optimizer AdamW (betas 0.9/0.999, eps 1e-8), linear schedule with warm-up, dynamic padding, "
+            f"length-grouped batches. Best checkpoint chosen by: {facts['selection_rule']}."]
+    if facts["reproduce"]:
+        out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
+
+    out += ["", "### Training log", ""]
+    log_rows = facts["training_log"]
+    if log_rows:
+        sources = [d["name"] for d in facts["datasets"]]
+        head = "| epoch | step | training loss | validation loss | " + " | ".join(
+            f"{s} accuracy | {s} macro-F1" for s in sources) + " | selection score |"
+        out += [head, "|" + "---:|" * (5 + 2 * len(sources))]
+        for r in log_rows:
+            cells = [f"{r['epoch']:g}", str(r["step"]), f"{r['training_loss']:.4f}", f"{r['validation_loss']:.4f}"]
+            for s in sources:
+                cells += [f"{r[f'{s}_accuracy']:.4f}", f"{r[f'{s}_f1_macro']:.4f}"]
+            cells.append(f"{r['f1_macro']:.4f}")
+            out.append("| " + " | ".join(cells) + " |")
+    if "training_curve.png" in facts["images"]:
+        out += ["", "![training curve](training_curve.png)"]
+    if facts["train_runtime_s"]:
+        out += ["", f"Training took {facts['train_runtime_s'] / 60:.1f} minutes."]
+
+    out += ["", "## Intended uses and limitations", "",
+            "- Made for short English texts (tweets, comments, messages, reviews) where one emotion dominates. "
+            "It always answers one of six emotions: it has no 'neutral', so a factual text still gets one.",
+            "- Texts longer than the tokens limit above are truncated (emotionkit flags them).",
+            "- The tweets were collected by hashtag and are mostly first-person ('i feel ...'); the Reddit comments "
+            "carry Reddit's demographics and biases. Scores on other domains will be lower; measure on your own data.",
+            "- Not for decisions about people (hiring, health, policing) or for inferring emotions people did not express.",
+            "", "## Framework versions", ""]
+    out += [f"- {lib} {v}" for lib, v in facts["versions"].items()]
+    return "\n".join(out) + "\n"
+
+
+def _goemotions_section() -> str:
+    from emotionkit.data import goemotions_mapping
+
+    m = goemotions_mapping()
+    lines = ["### GoEmotions label mapping", "", m["description"], "", "| our emotion | GoEmotions labels | why |", "|---|---|---|"]
+    lines += [f"| {k} | {', '.join(v['labels'])} | {v['why']} |" for k, v in m["mapping"].items()]
+    lines += ["", "Dropped labels: " + "; ".join(f"**{k}**: {v}" for k, v in m["dropped"].items()), "",
+              f"Comments with several labels: {m['multi_label_rule']}"]
+    return "\n".join(lines)
+
+
+def write_card(model_dir: str | Path) -> Path:
+    """Render the card into ``model_dir/README.md`` (atomically)."""
+    model_dir = Path(model_dir)
+    text = render(collect_facts(model_dir))
+    tmp = model_dir / "README.md.tmp"
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(model_dir / "README.md")
+    return model_dir / "README.md"

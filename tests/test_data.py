@@ -1,0 +1,132 @@
+import json
+
+import pytest
+from conftest import SHARED
+
+from emotionkit.data import DataError, find_conflicts, goemotions_mapping, load_dataset, read_file
+from emotionkit.labels import LABELS
+
+
+def write(path, text: str | bytes):
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def test_formats_agree(tmp_path):
+    rows = [("i feel great", "joy"), ("so scared of tomorrow", 4), ("why would you do that", "anger")]
+    jsonl = write(tmp_path / "a.jsonl", "".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows))
+    csv = write(tmp_path / "a.csv", "text,label\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows))
+    txt = write(tmp_path / "a.txt", "".join(f"{t};{lab}\n" for t, lab in rows))
+    expected = [(t, lab if isinstance(lab, int) else LABELS.index(lab)) for t, lab in rows]
+    for path in (jsonl, csv, txt):
+        assert [(e.text, e.label) for e in read_file(path)] == expected
+
+
+def test_directory_with_val_name(tmp_path):
+    write(tmp_path / "train.txt", "text;label\ni am happy;joy\ni am sad;sadness\n")
+    write(tmp_path / "val.txt", "i am calm;joy\n")
+    ds = load_dataset(tmp_path)
+    assert set(ds.splits) == {"train", "validation"}
+    assert len(ds.split("train")) == 2  # the header line is skipped
+    with pytest.raises(KeyError, match="no split 'test'"):
+        ds.split("test")
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "problem"),
+    [
+        ("m.jsonl", '{"text": "ok", "label": 1}\n{"label": 1}\n', r"m.jsonl:2: missing text"),
+        ("e.jsonl", '{"text": "ok", "label": 1}\n{"text": "  ", "label": 1}\n', r"e.jsonl:2: empty text"),
+        ("u.jsonl", '{"text": "ok", "label": "happy"}\n', r"u.jsonl:1: unknown label"),
+        ("b.jsonl", '{"text": "ok", "label": 1}\n{"text": "ok", "label\n', r"b.jsonl:2: broken JSON"),
+        ("n.jsonl", '{"text": 5, "label": 1}\n', r"n.jsonl:1: text must be a string"),
+        ("l.jsonl", '{"text": "ok"}\n', r"l.jsonl:1: missing label"),
+        ("w.jsonl", b'{"text": "ok", "label": 1}\n{"text": "caf\xe9", "label": 1}\n', r"w.jsonl:2: not valid UTF-8"),
+        ("s.txt", "fine;joy\nno separator here\n", r"s.txt:2: expected 'text;label'"),
+        ("h.csv", "sentence,label\nhi,joy\n", r"h.csv:1: expected a header with 'text' and 'label'"),
+        ("c.csv", "text,label\nhi,joy\nthere,nope\n", r"c.csv:3: unknown label"),
+    ],
+)
+def test_bad_rows_name_file_line_and_problem(tmp_path, name, content, problem):
+    with pytest.raises(DataError, match=problem):
+        read_file(write(tmp_path / name, content))
+
+
+def test_unknown_extension(tmp_path):
+    with pytest.raises(DataError, match="unknown format '.xml'"):
+        read_file(write(tmp_path / "a.xml", "<x/>"))
+
+
+def test_missing_directory_is_clear():
+    with pytest.raises(DataError, match="no such file or directory"):
+        load_dataset("./does/not/exist")
+
+
+def test_conflicts_are_reported_not_dropped(tmp_path):
+    write(tmp_path / "train.jsonl", '{"text": "a", "label": 1}\n{"text": "a", "label": 2}\n{"text": "b", "label": 0}\n')
+    write(tmp_path / "test.jsonl", '{"text": "b", "label": 3}\n')
+    ds = load_dataset(tmp_path)
+    assert len(ds.split("train")) == 3
+    assert any("train: 1 texts occur more than once with different labels" in n for n in ds.notes)
+    assert any("train/test: 1 texts occur in both (1 with different labels)" in n for n in ds.notes)
+
+
+@pytest.mark.skipif(not (SHARED / "emotion").is_dir(), reason="shared data not beside the checkout")
+def test_shared_emotion_counts_and_quirks():
+    ds = load_dataset(SHARED / "emotion")
+    assert {k: len(v) for k, v in ds.splits.items()} == {"train": 16000, "validation": 2000, "test": 2000}
+    assert ds.label_counts("test") == {"sadness": 581, "joy": 695, "love": 159, "anger": 275, "fear": 224, "surprise": 66}
+    notes = " | ".join(ds.notes)
+    assert "train/test: 11 texts occur in both (11 with different labels)" in notes
+    assert "train: 30 texts occur more than once with different labels" in notes
+
+
+def test_goemotions_mapping_covers_every_label_once():
+    mapping = goemotions_mapping()
+    mapped = [label for spec in mapping["mapping"].values() for label in spec["labels"]]
+    assert set(mapping["mapping"]) == set(LABELS)
+    assert len(mapped) == len(set(mapped))
+    assert not set(mapped) & set(mapping["dropped"])
+    assert len(mapped) + len(mapping["dropped"]) == 28  # 27 emotions + neutral
+
+
+def test_goemotions_rules_on_tiny_copy(tmp_path):
+    names = (SHARED / "goemotions" / "emotions.txt").read_text() if (SHARED / "goemotions").is_dir() else None
+    if names is None:
+        names = "\n".join(["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
+                           "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
+                           "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization",
+                           "relief", "remorse", "sadness", "surprise", "neutral"])
+    write(tmp_path / "emotions.txt", names)
+    rows = [
+        ("so funny lol", "1", "a1"),               # amusement -> joy
+        ('"he said ""no"" again"', "2,3", "a2"),   # anger+annoyance -> anger, CSV quoting undone
+        ("ok", "27", "a3"),                        # neutral -> dropped
+        ("wow thanks", "15,26", "a4"),             # gratitude is dropped -> row dropped
+        ("love you but scared", "18,14", "a5"),    # two emotions -> dropped
+    ]
+    write(tmp_path / "train.tsv", "".join("\t".join(r) + "\n" for r in rows))
+    ds = load_dataset(tmp_path)
+    assert ds.name == "goemotions"
+    assert [(e.text, LABELS[e.label]) for e in ds.split("train")] == [
+        ("so funny lol", "joy"), ('he said "no" again', "anger")
+    ]
+    assert "left out 2 (has a dropped label), 1 (labels map to several emotions)" in ds.notes[0]
+
+
+@pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")
+def test_shared_goemotions_loads():
+    ds = load_dataset(SHARED / "goemotions")
+    sizes = {k: len(v) for k, v in ds.splits.items()}
+    assert sizes == {"train": 13657, "validation": 1689, "test": 1691}
+
+
+def test_styleset_has_50_per_emotion_and_styles():
+    from conftest import STYLESET
+
+    rows = read_file(STYLESET)
+    assert len(rows) >= 300
+    per_label = {lab: sum(1 for r in rows if r.label == i) for i, lab in enumerate(LABELS)}
+    assert min(per_label.values()) >= 50
+    assert {r.style for r in rows} >= {"review", "support_ticket", "work_email", "chat_emoji", "all_caps", "slang_typos", "long"}
+    assert len({r.text for r in rows}) == len(rows)

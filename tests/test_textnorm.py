@@ -1,0 +1,18 @@
+import pytest
+
+from emotionkit.textnorm import check_steps, normalize
+
+
+def test_emoji_become_names():
+    assert normalize("love this 😍", ("emoji",)) == "love this (smiling face with heart-eyes)"
+    assert normalize("ok 😡😡", ("emoji",)) == "ok (enraged face) (enraged face)"
+    assert normalize("no emoji here", ("emoji",)) == "no emoji here"
+
+
+def test_other_steps():
+    assert normalize("Sooooo GOOD @bob http://x.y/z", ("repeats", "mentions", "urls", "lowercase")) == "soo good @user http"
+
+
+def test_unknown_step():
+    with pytest.raises(ValueError, match=r"unknown normalization step\(s\) \['stem'\]"):
+        check_steps(("emoji", "stem"))

@@ -1,0 +1,133 @@
+"""Training end to end on tiny random models: every seed preset, resume, several sources, the card."""
+
+import json
+from dataclasses import replace
+
+import pytest
+import yaml
+from conftest import STYLESET
+
+from emotionkit.config import PRESETS
+from emotionkit.labels import LABELS
+from emotionkit.predict import EmotionClassifier
+from emotionkit.train import train
+
+pytestmark = pytest.mark.slow
+
+ARCH = {
+    "distilbert-base-uncased-emotion": "distilbert",
+    "bert-base-uncased-emotion": "bert",
+    "roberta-base-emotion": "roberta",
+    "albert-base-v2-emotion": "albert",
+    "emotion-classification-model": "distilbert",
+    "distilbert-base-uncased-finetuned-emotion": "distilbert",
+    "bert-finetuned-emotion": "bert",
+}
+
+
+@pytest.mark.parametrize("preset", sorted(ARCH))
+def test_every_seed_preset_runs(preset, tiny_models, tiny_data, tmp_path):
+    recipe = PRESETS[preset]
+    out = train(
+        replace(recipe.model, base_model=str(tiny_models[ARCH[preset]]), max_length=32),
+        replace(recipe.train, data=(str(tiny_data),), output_dir=str(tmp_path / "m"), max_steps=2, eval_batch_size=16),
+        test=False,
+    )
+    config = json.loads((out / "config.json").read_text())
+    assert config["id2label"] == {str(i): label for i, label in enumerate(LABELS)}
+    assert config["model_type"] == ARCH[preset]
+    meta = json.loads((out / "emotionkit.json").read_text())
+    assert meta["train"]["learning_rate"] == recipe.train.learning_rate
+    assert meta["train"]["batch_size"] == recipe.train.batch_size
+    result = EmotionClassifier.load(out, engine="torch")("a short test")
+    assert result.label in LABELS and abs(sum(s["score"] for s in result.scores) - 1) < 1e-5
+
+
+def test_trained_dir_is_standard_and_pipeline_agrees(trained_tiny):
+    from transformers import pipeline
+
+    names = {p.name for p in trained_tiny.iterdir()}
+    assert {"config.json", "model.safetensors", "tokenizer.json", "README.md", "emotionkit.json",
+            "test_metrics.json", "training_curve.png"} <= names
+    assert not list(trained_tiny.rglob("*.bin")) and not list(trained_tiny.rglob("*.pkl"))
+    texts = ["what a wonderful day", "i am so worried about the exam", "leave me alone"]
+    pipe = pipeline("text-classification", model=str(trained_tiny), top_k=None)
+    ours = EmotionClassifier.load(trained_tiny, engine="torch")(texts)
+    for theirs, mine in zip(pipe(texts), ours, strict=True):
+        assert [d["label"] for d in theirs] == [d["label"] for d in mine.scores]
+        assert [d["score"] for d in theirs] == pytest.approx([d["score"] for d in mine.scores], abs=1e-5)
+
+
+def test_card_states_the_metrics_file(trained_tiny):
+    metrics = json.loads((trained_tiny / "test_metrics.json").read_text())
+    card = (trained_tiny / "README.md").read_text()
+    header = yaml.safe_load(card.split("---")[1])
+    results = header["model-index"][0]["results"]
+    assert [r["dataset"]["name"] for r in results] == list(metrics)  # one entry per dataset
+    for entry in results:
+        m = metrics[entry["dataset"]["name"]]
+        values = {x["name"]: x["value"] for x in entry["metrics"]}
+        assert values["Accuracy"] == round(m["accuracy"], 4)
+        assert values["F1 Macro"] == round(m["f1_macro"], 4)
+        assert values["F1 Weighted"] == round(m["f1_weighted"], 4)
+        assert values["Loss"] == round(m["loss"], 4)
+        assert f"| {m['accuracy'] * 100:.2f} | {m['f1_macro'] * 100:.2f} |" in card
+    meta = json.loads((trained_tiny / "emotionkit.json").read_text())
+    assert len(meta["training_log"]) == 2  # one row per epoch
+    for row in meta["training_log"]:
+        assert f"| {row['epoch']:g} | {row['step']} | {row['training_loss']:.4f} | {row['validation_loss']:.4f} |" in card
+    assert "| learning_rate | 0.0001 |" in card
+    assert "## Framework versions" in card and "- transformers " in card
+    assert "![training curve](training_curve.png)" in card
+    assert "styleset" in metrics and "| review |" in card  # accuracy per style
+
+
+def test_resume_continues_an_interrupted_run(tiny_models, tiny_data, tmp_path):
+    from transformers import TrainerCallback
+
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    class Crash(Exception):
+        pass
+
+    class CrashAfterFirstSave(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            raise Crash(f"simulated crash at step {state.global_step}")
+
+    settings = ModelSettings(base_model=str(tiny_models["bert"]), max_length=32)
+    config = TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m"), epochs=2, batch_size=8)
+    with pytest.raises(Crash):
+        train(settings, config, test=False, callbacks=[CrashAfterFirstSave()])
+    assert not (tmp_path / "m" / "model.safetensors").exists()  # nothing half-written as the final model
+    out = train(settings, config, resume=True, test=False)
+    meta = json.loads((out / "emotionkit.json").read_text())
+    assert [row["epoch"] for row in meta["training_log"]] == [1, 2]
+    assert meta["training_log"][1]["step"] == 2 * meta["training_log"][0]["step"]
+
+
+def test_resume_without_checkpoint_is_an_error(tiny_models, tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    with pytest.raises(FileNotFoundError, match="no checkpoint to resume from"):
+        train(ModelSettings(base_model=str(tiny_models["bert"])),
+              TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m")), resume=True)
+
+
+def test_two_sources_are_validated_separately(tiny_models, tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    second = tmp_path / "second"
+    second.mkdir()
+    for split in ("train", "validation", "test"):
+        (second / f"{split}.jsonl").write_text((tiny_data / f"{split}.jsonl").read_text())
+    out = train(
+        ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
+        TrainConfig(data=(str(tiny_data), f"{second}:0.5"), output_dir=str(tmp_path / "m"), epochs=1, batch_size=8),
+    )
+    meta = json.loads((out / "emotionkit.json").read_text())
+    row = meta["training_log"][0]
+    assert {f"{tiny_data.name}_f1_macro", "second_f1_macro"} <= set(row)
+    assert row["f1_macro"] == pytest.approx((row[f"{tiny_data.name}_f1_macro"] + row["second_f1_macro"]) / 2)
+    assert meta["datasets"][1]["train_rows_sampled"] == round(0.5 * 72)
+    assert set(json.loads((out / "test_metrics.json").read_text())) == {tiny_data.name, "second"}
+    assert STYLESET.is_file()
