@@ -103,6 +103,16 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from emotionkit.onnx_engine import export_onnx
+    from emotionkit.predict import default_model_dir
+
+    model_dir = Path(args.model) if args.model else default_model_dir()
+    manifest = export_onnx(model_dir, log=lambda msg: print(msg, file=sys.stderr))
+    _print_json(manifest)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotionkit", description="Six-way English emotion classification.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details to stderr.")
@@ -134,6 +144,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="Confusion-matrix PNG path (default: confusion_matrix_<data>_<split>.png).")
     model_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="Write ONNX fp32 and int8 graphs into the model directory (checked against PyTorch).")
+    p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")
+    p.set_defaults(func=cmd_export)
     return parser
 
 

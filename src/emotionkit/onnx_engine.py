@@ -1,0 +1,244 @@
+"""ONNX export, int8 dynamic quantization, and the ONNX Runtime engine.
+
+The ONNX files are derived artifacts, kept under ``<model>/onnx/`` with a
+manifest that records the hash of the weights they came from and their own
+hashes. A missing, stale (weights changed) or corrupt (hash differs) graph is
+rebuilt, never used.
+
+>>> export_onnx("models/emotionkit-minilm")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from emotionkit.runtime import cpu_threads
+
+ONNX_DIR = "onnx"
+FP32 = "model.onnx"
+INT8 = "model_int8.onnx"
+MANIFEST = "manifest.json"
+OPSET = 17
+# Largest allowed difference between ONNX and PyTorch on a batch of real texts.
+FP32_MAX_LOGIT_DIFF = 1e-3  # fp32 graph vs fp32 PyTorch, absolute, on logits
+INT8_MAX_PROB_DIFF = 0.15  # int8 graph vs fp32 PyTorch, absolute, on probabilities
+INT8_MIN_AGREEMENT = 0.95  # share of texts where the int8 top label equals PyTorch's
+
+PARITY_TEXTS = [
+    "i feel so lonely since she moved away",
+    "I can't believe you remembered my birthday!! thank you",
+    "This is the third time my order arrived broken. Fix it or refund me.",
+    "im kinda nervous about the interview tomorrow tbh",
+    "you mean the world to me, every single day",
+    "WOW I did not see that coming at all",
+    "the food was fine, the service was slow",
+    "Dear team, thanks for the quick turnaround on the report. Best, Ana",
+    "i feel like screaming at everyone in this office",
+    "what a lovely surprise to find flowers on my desk",
+    "we lost the game in the last minute and nobody said a word on the bus home",
+    "scared",
+    "I've been waiting on hold for two hours and I'm about to lose it, this is absolutely unacceptable service",
+    "honestly the best purchase i made all year, my kids adore it",
+    "my hands are shaking, the test results come back on monday",
+    "ok",
+]
+
+
+class ExportError(RuntimeError):
+    """The exported graph did not match PyTorch within tolerance; nothing was written."""
+
+
+def _onnx_deps():
+    try:
+        import onnx  # noqa: PLC0415
+        import onnxruntime  # noqa: PLC0415
+    except ImportError:
+        raise ImportError("the ONNX engine needs onnx and onnxruntime: pip install 'emotionkit[onnx]'") from None
+    return onnx, onnxruntime
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def source_fingerprint(model_dir: Path) -> str:
+    """Hash of what the graph is derived from: weights and config."""
+    digest = hashlib.sha256()
+    for name in ("config.json", "model.safetensors"):
+        path = model_dir / name
+        if not path.is_file():
+            raise FileNotFoundError(f"{model_dir} has no {name}; expected a Hugging Face model directory")
+        digest.update(name.encode())
+        digest.update(_sha256(path).encode())
+    return digest.hexdigest()
+
+
+def _session(path: Path, threads: int | None):
+    _, ort = _onnx_deps()
+    options = ort.SessionOptions()
+    # One pool of `threads` workers for the matrix products; no inter-op pool on top of it,
+    # so several processes with threads=cores/processes do not oversubscribe the CPU.
+    options.intra_op_num_threads = threads or cpu_threads()
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def _encode(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    from transformers import AutoTokenizer  # noqa: PLC0415
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    enc = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="np")
+    return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
+
+
+def _softmax(x: np.ndarray) -> np.ndarray:
+    x = x - x.max(axis=1, keepdims=True)
+    e = np.exp(x)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None) -> dict:
+    """Export fp32 and int8 graphs into ``model_dir/onnx/`` after checking them against PyTorch.
+
+    Returns the manifest (tolerances and the measured differences). Raises
+    :class:`ExportError`, leaving existing files untouched, when a graph does not match.
+    """
+    import torch  # noqa: PLC0415
+    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
+    from transformers import AutoModelForSequenceClassification  # noqa: PLC0415
+
+    _onnx_deps()
+    model_dir = Path(model_dir)
+    out = model_dir / ONNX_DIR
+    out.mkdir(exist_ok=True)
+    fingerprint = source_fingerprint(model_dir)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        str(model_dir), dtype=torch.float32, attn_implementation="eager"
+    ).eval()
+
+    class LogitsOnly(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    texts = texts or PARITY_TEXTS
+    # Parity is checked on one padded batch and on single unpadded texts, so graphs that only
+    # work at the traced shape are caught.
+    batches = [_encode(model_dir, texts)] + [_encode(model_dir, [t]) for t in texts[:4]]
+    with torch.inference_mode():
+        references = [LogitsOnly(model)(torch.from_numpy(i), torch.from_numpy(m)).numpy() for i, m in batches]
+    ids, mask = batches[0]
+    tmp_fp32, tmp_int8 = out / (FP32 + ".tmp"), out / (INT8 + ".tmp")
+    axes = {0: "batch", 1: "sequence"}
+    torch.onnx.export(
+        LogitsOnly(model),
+        (torch.from_numpy(ids[:2]), torch.from_numpy(mask[:2])),
+        str(tmp_fp32),
+        input_names=["input_ids", "attention_mask"],
+        output_names=["logits"],
+        dynamic_axes={"input_ids": axes, "attention_mask": axes, "logits": {0: "batch"}},
+        opset_version=OPSET,
+        do_constant_folding=True,
+        dynamo=False,
+    )
+
+    def run(path: Path) -> np.ndarray:
+        session = _session(path, None)
+        outs = [session.run(["logits"], {"input_ids": i, "attention_mask": m})[0] for i, m in batches]
+        return np.concatenate(outs)
+
+    reference = np.concatenate(references)
+    try:
+        fp32_diff = float(np.abs(run(tmp_fp32) - reference).max())
+        if fp32_diff > FP32_MAX_LOGIT_DIFF:
+            raise ExportError(f"fp32 ONNX logits differ from PyTorch by {fp32_diff:.2e} > {FP32_MAX_LOGIT_DIFF:.0e}")
+        # Dynamic quantization: int8 weights, activations quantized per batch at run time.
+        quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
+        int8_logits = run(tmp_int8)
+        int8_diff = float(np.abs(_softmax(int8_logits) - _softmax(reference)).max())
+        agreement = float((int8_logits.argmax(1) == reference.argmax(1)).mean())
+        if int8_diff > INT8_MAX_PROB_DIFF or agreement < INT8_MIN_AGREEMENT:
+            raise ExportError(
+                f"int8 ONNX differs from PyTorch: max probability difference {int8_diff:.3f} "
+                f"(limit {INT8_MAX_PROB_DIFF}), top-label agreement {agreement:.2%} (limit {INT8_MIN_AGREEMENT:.0%})"
+            )
+    except BaseException:
+        tmp_fp32.unlink(missing_ok=True)
+        tmp_int8.unlink(missing_ok=True)
+        raise
+    manifest = {
+        "source_fingerprint": fingerprint,
+        "opset": OPSET,
+        "torch": torch.__version__,
+        "onnxruntime": metadata.version("onnxruntime"),
+        "parity_texts": len(texts),
+        "fp32_max_logit_diff": fp32_diff,
+        "fp32_tolerance": FP32_MAX_LOGIT_DIFF,
+        "int8_max_prob_diff": int8_diff,
+        "int8_top_label_agreement": agreement,
+        "int8_tolerance": {"max_prob_diff": INT8_MAX_PROB_DIFF, "min_agreement": INT8_MIN_AGREEMENT},
+        "files": {},
+    }
+    tmp_fp32.replace(out / FP32)
+    tmp_int8.replace(out / INT8)
+    manifest["files"] = {FP32: _sha256(out / FP32), INT8: _sha256(out / INT8)}
+    tmp_manifest = out / (MANIFEST + ".tmp")
+    tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    tmp_manifest.replace(out / MANIFEST)
+    if log:
+        log(f"exported {out / FP32} and {out / INT8} (fp32 max logit diff {fp32_diff:.1e}, int8 agreement {agreement:.0%})")
+    return manifest
+
+
+def check_cache(model_dir: Path, name: str) -> str | None:
+    """Why the cached graph ``name`` cannot be used, or ``None`` when it is fresh and intact."""
+    out = model_dir / ONNX_DIR
+    if not (out / name).is_file():
+        return "missing"
+    try:
+        manifest = json.loads((out / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return "no readable manifest"
+    if manifest.get("source_fingerprint") != source_fingerprint(model_dir):
+        return "stale (the weights changed since export)"
+    if manifest.get("files", {}).get(name) != _sha256(out / name):
+        return "corrupt (hash differs from the manifest)"
+    return None
+
+
+class OnnxEngine:
+    """ONNX Runtime on CPU, fp32 or dynamically quantized int8."""
+
+    def __init__(self, path: Path, threads: int | None = None, name: str = "onnx"):
+        self.session = _session(path, threads)
+        self.name = name
+
+    @classmethod
+    def for_model(cls, model_dir: str | Path, quantized: bool = True, threads: int | None = None) -> OnnxEngine:
+        """Open the model's cached graph, exporting it first when missing, stale or corrupt."""
+        _onnx_deps()
+        model_dir = Path(model_dir)
+        name = INT8 if quantized else FP32
+        problem = check_cache(model_dir, name)
+        if problem:
+            print(f"emotionkit: ONNX graph {model_dir / ONNX_DIR / name} is {problem}; exporting it now", file=sys.stderr)
+            export_onnx(model_dir, log=lambda msg: print(f"emotionkit: {msg}", file=sys.stderr))
+        return cls(model_dir / ONNX_DIR / name, threads, "onnx-int8" if quantized else "onnx-fp32")
+
+    def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
+        return self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]

@@ -1,0 +1,103 @@
+"""ONNX export parity, engine choice, and the cache of derived graphs."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from emotionkit import EmotionClassifier
+from emotionkit.onnx_engine import FP32, INT8, MANIFEST, ONNX_DIR, check_cache, export_onnx
+
+pytestmark = pytest.mark.slow
+
+TEXTS = ["so happy for you", "this is outrageous", "i miss him", "what?! no way", "hold me close", "i am terrified"]
+
+
+@pytest.fixture
+def model_copy(trained_tiny, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(trained_tiny, target, ignore=shutil.ignore_patterns(ONNX_DIR))
+    return target
+
+
+def test_export_writes_checked_graphs(model_copy):
+    manifest = export_onnx(model_copy)
+    assert (model_copy / ONNX_DIR / FP32).is_file() and (model_copy / ONNX_DIR / INT8).is_file()
+    assert manifest["fp32_max_logit_diff"] <= manifest["fp32_tolerance"]
+    assert manifest["int8_top_label_agreement"] >= manifest["int8_tolerance"]["min_agreement"]
+    assert json.loads((model_copy / ONNX_DIR / MANIFEST).read_text()) == manifest
+    assert check_cache(model_copy, FP32) is None and check_cache(model_copy, INT8) is None
+
+
+def test_export_refuses_a_mismatching_graph(model_copy, monkeypatch):
+    import emotionkit.onnx_engine as onnx_engine
+
+    monkeypatch.setattr(onnx_engine, "FP32_MAX_LOGIT_DIFF", -1.0)  # nothing can pass
+    with pytest.raises(onnx_engine.ExportError, match="fp32 ONNX logits differ"):
+        export_onnx(model_copy)
+    assert not list((model_copy / ONNX_DIR).glob("*.onnx*"))  # nothing written, no temp left
+
+
+@pytest.mark.parametrize("engine", ["onnx", "onnx-int8"])
+def test_onnx_engines_match_torch(model_copy, engine):
+    torch_probs = EmotionClassifier.load(model_copy, engine="torch").predict_proba(TEXTS)
+    onnx_clf = EmotionClassifier.load(model_copy, engine=engine)
+    assert onnx_clf.engine.name == ("onnx-fp32" if engine == "onnx" else "onnx-int8")
+    probs = onnx_clf.predict_proba(TEXTS)
+    tolerance = 1e-4 if engine == "onnx" else 0.05
+    np.testing.assert_allclose(probs, torch_probs, atol=tolerance)
+
+
+def test_auto_engine_is_int8_on_cpu(model_copy):
+    assert EmotionClassifier.load(model_copy).engine.name == "onnx-int8"
+
+
+def test_order_kept_with_length_sorting_onnx(model_copy):
+    clf = EmotionClassifier.load(model_copy, engine="onnx")
+    texts = [("very " * n) + "happy" for n in (20, 0, 7, 3, 15, 1)]
+    together = clf.predict_proba(texts, batch_size=2)
+    alone = np.concatenate([clf.predict_proba([t]) for t in texts])
+    np.testing.assert_allclose(together, alone, atol=1e-5)
+
+
+def test_missing_graph_is_built_on_first_use(model_copy, capsys):
+    EmotionClassifier.load(model_copy, engine="onnx-int8")
+    assert "is missing; exporting it now" in capsys.readouterr().err
+    EmotionClassifier.load(model_copy, engine="onnx-int8")
+    assert "exporting" not in capsys.readouterr().err  # cached the second time
+
+
+def test_corrupt_graph_is_rebuilt_not_used(model_copy, capsys):
+    export_onnx(model_copy)
+    graph = model_copy / ONNX_DIR / INT8
+    graph.write_bytes(graph.read_bytes()[:1000])  # a truncated file
+    assert check_cache(model_copy, INT8).startswith("corrupt")
+    clf = EmotionClassifier.load(model_copy, engine="onnx-int8")
+    assert "corrupt" in capsys.readouterr().err
+    assert check_cache(model_copy, INT8) is None
+    assert clf.predict_proba(["fine"]).shape == (1, 6)
+
+
+def test_stale_graph_is_rebuilt(model_copy, capsys):
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    export_onnx(model_copy)
+    weights = load_file(model_copy / "model.safetensors")
+    key = next(k for k in weights if k.startswith("classifier") and k.endswith("bias"))
+    weights[key] = weights[key] + torch.tensor([5.0, 0, 0, 0, 0, 0])  # new weights: sadness favoured
+    save_file(weights, model_copy / "model.safetensors", metadata={"format": "pt"})
+    assert check_cache(model_copy, FP32).startswith("stale")
+    probs = EmotionClassifier.load(model_copy, engine="onnx").predict_proba(TEXTS)
+    assert "stale" in capsys.readouterr().err
+    torch_probs = EmotionClassifier.load(model_copy, engine="torch").predict_proba(TEXTS)
+    np.testing.assert_allclose(probs, torch_probs, atol=1e-4)
+
+
+def test_export_cli(model_copy, capsys):
+    from emotionkit.cli import main
+
+    assert main(["export", "--model", str(model_copy)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["files"]) == {FP32, INT8}
