@@ -113,6 +113,31 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    from emotionkit.bench import markdown_table, run_benchmark, save_results
+    from emotionkit.predict import default_model_dir
+
+    results = run_benchmark(
+        args.model or default_model_dir(),
+        args.data,
+        split=args.split,
+        batch_size=args.batch_size,
+        repeats=args.repeats,
+        latency_calls=args.latency_calls,
+        contenders=tuple(args.contenders) if args.contenders else None,
+        threads=args.threads,
+        limit=args.limit,
+    )
+    path = save_results(results, args.results_dir)
+    results["results_file"] = str(path)
+    if args.json:
+        _print_json(results)
+    else:
+        print(markdown_table(results))
+        print(f"\nresults written to {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotionkit", description="Six-way English emotion classification.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details to stderr.")
@@ -148,6 +173,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="Write ONNX fp32 and int8 graphs into the model directory (checked against PyTorch).")
     p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("bench", help="Benchmark the transformers pipeline and emotionkit's engines side by side.")
+    p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")
+    p.add_argument("--data", required=True, help="Dataset directory or file (its test split is scored).")
+    p.add_argument("--split", default="test", choices=["train", "validation", "test"])
+    p.add_argument("--batch-size", type=int, default=32, help="Batch size for every contender.")
+    p.add_argument("--repeats", type=int, default=3, help="Timed passes over the split (median reported).")
+    p.add_argument("--latency-calls", type=int, default=200, help="Single-text calls for latency percentiles.")
+    p.add_argument("--threads", type=int, default=None, help="Threads per emotionkit engine (default: all cores).")
+    p.add_argument("--limit", type=int, default=None, help="Use only the first N texts (quick runs).")
+    p.add_argument("--contenders", nargs="*", help="Subset of contenders to run.")
+    p.add_argument("--results-dir", default="benchmarks/results", help="Where the JSON results file goes.")
+    p.add_argument("--json", action="store_true", help="Print the results JSON instead of the table.")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import shutil
@@ -238,6 +239,10 @@ def train(
     trainer.model.to(getattr(torch, config.save_dtype))
     trainer.model.save_pretrained(staging, safe_serialization=True)
     tokenizer.save_pretrained(staging)
+    if config.save_dtype != "float32":
+        # Stored in half precision to halve the size, but computed in fp32: transformers loads
+        # with dtype="auto" from config.json, and fp16 matmuls on a CPU are slow.
+        _set_config_dtype(staging / "config.json", "float32")
     rows = epoch_log(trainer.state.log_history, names)
     meta = {
         "emotionkit_version": _version(),
@@ -275,6 +280,12 @@ def train(
     if test:
         evaluate_and_card(out, [ds for ds, _ in sources], [load_dataset(p) for p in config.extra_test])
     return out
+
+
+def _set_config_dtype(path: Path, dtype: str) -> None:
+    config = json.loads(path.read_text("utf-8"))
+    config["dtype"] = dtype
+    path.write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
 
 
 def evaluate_and_card(model_dir: Path, datasets: list[Dataset], extra: list[Dataset] | tuple = ()) -> dict:

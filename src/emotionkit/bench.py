@@ -1,0 +1,200 @@
+"""Side-by-side benchmark: the transformers pipeline against emotionkit's engines, same model, one run.
+
+Each contender runs in its own child process, one after another, so its peak
+resident memory is its own and no two compete for the cores. The parent
+collects the rows, prints a table with ratios against the pipeline, and writes
+one JSON results file.
+
+>>> run_benchmark("models/emotionkit-minilm", "../shared/data/emotion")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import platform
+import resource
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from emotionkit.evaluate import compute_metrics, write_json
+from emotionkit.labels import LABEL2ID
+
+BASELINE = "transformers-pipeline"
+CPU_CONTENDERS = (BASELINE, "emotionkit-torch-fp32", "emotionkit-onnx-fp32", "emotionkit-onnx-int8")
+GPU_CONTENDERS = (BASELINE, "emotionkit-torch-fp32", "emotionkit-torch-bf16")
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB, model load included.
+
+    VmHWM is the high-water mark of this process image; ru_maxrss would also count
+    the parent's peak, which a spawned child inherits across exec on Linux.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _make_predictor(name: str, model_dir: str, batch_size: int, threads: int | None):
+    """Return ``predict(texts) -> list[label id]`` for one contender."""
+    if name == BASELINE:
+        import torch  # noqa: PLC0415
+        from transformers import pipeline  # noqa: PLC0415
+
+        device = 0 if torch.cuda.is_available() else -1
+        pipe = pipeline("text-classification", model=model_dir, top_k=None, batch_size=batch_size, device=device)
+        label2id = {v: k for k, v in pipe.model.config.id2label.items()}
+
+        def predict(texts: list[str]) -> list[int]:
+            out = pipe(texts)
+            # top_k=None returns all scores sorted high to low; the first is the top label.
+            return [label2id[scores[0]["label"]] for scores in out]
+
+        return predict
+
+    from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+
+    engine = {"emotionkit-onnx-fp32": "onnx", "emotionkit-onnx-int8": "onnx-int8"}.get(name, "torch")
+    clf = EmotionClassifier.load(model_dir, engine=engine, threads=threads)
+    if name == "emotionkit-torch-bf16":
+        from emotionkit.runtime import TorchEngine  # noqa: PLC0415
+
+        clf.engine = TorchEngine(model_dir, dtype="bfloat16")
+
+    def predict(texts: list[str]) -> list[int]:
+        return [LABEL2ID[r.label] for r in clf(texts, batch_size=batch_size)]
+
+    return predict
+
+
+def _run_contender(name, model_dir, texts, labels, batch_size, repeats, latency_calls, threads, queue):
+    try:
+        start = time.perf_counter()
+        predict = _make_predictor(name, model_dir, batch_size, threads)
+        load_s = time.perf_counter() - start
+        predict(texts[: batch_size * 2])  # warm-up: allocations, graph optimisation, caches
+        rates, preds = [], None
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            preds = predict(texts)
+            rates.append(len(texts) / (time.perf_counter() - t0))
+        latencies = []
+        for i in range(latency_calls):
+            text = texts[i % len(texts)]
+            t0 = time.perf_counter()
+            predict([text])
+            latencies.append((time.perf_counter() - t0) * 1000)
+        metrics = compute_metrics(labels, preds)
+        queue.put(
+            {
+                "name": name,
+                "samples_per_second": statistics.median(rates),
+                "samples_per_second_runs": rates,
+                "latency_p50_ms": float(np.percentile(latencies, 50)),
+                "latency_p99_ms": float(np.percentile(latencies, 99)),
+                "latency_calls": latency_calls,
+                "peak_rss_mb": peak_rss_mb(),
+                "load_seconds": load_s,
+                "accuracy": metrics["accuracy"],
+                "f1_macro": metrics["f1_macro"],
+                "f1_weighted": metrics["f1_weighted"],
+            }
+        )
+    except BaseException as err:  # report, so the parent can say which contender failed
+        queue.put({"name": name, "error": f"{type(err).__name__}: {err}"})
+
+
+def run_benchmark(
+    model_dir: str | Path,
+    data: str | Path,
+    split: str = "test",
+    batch_size: int = 32,
+    repeats: int = 3,
+    latency_calls: int = 200,
+    contenders: tuple[str, ...] | None = None,
+    threads: int | None = None,
+    limit: int | None = None,
+) -> dict:
+    """Run every contender on the split; returns the results (rows plus ratios against the pipeline)."""
+    import torch  # noqa: PLC0415
+
+    from emotionkit.data import load_dataset  # noqa: PLC0415
+    from emotionkit.onnx_engine import FP32, check_cache, export_onnx  # noqa: PLC0415
+    from emotionkit.runtime import cpu_threads  # noqa: PLC0415
+
+    if repeats < 1 or latency_calls < 1 or batch_size < 1:
+        raise ValueError(f"repeats, latency_calls and batch_size must be >= 1, got {repeats}, {latency_calls}, {batch_size}")
+    gpu = torch.cuda.is_available()
+    contenders = contenders or (GPU_CONTENDERS if gpu else CPU_CONTENDERS)
+    examples = load_dataset(data).split(split)[: limit or None]
+    texts, labels = [e.text for e in examples], [e.label for e in examples]
+    model_dir = str(model_dir)
+    if any("onnx" in c for c in contenders) and check_cache(Path(model_dir), FP32):
+        export_onnx(model_dir)  # export outside the timed children
+    ctx = mp.get_context("spawn")
+    rows = []
+    for name in contenders:
+        queue = ctx.Queue()
+        proc = ctx.Process(
+            target=_run_contender,
+            args=(name, model_dir, texts, labels, batch_size, repeats, latency_calls, threads, queue),
+        )
+        proc.start()
+        row = queue.get()
+        proc.join()
+        if "error" in row:
+            raise RuntimeError(f"benchmark contender {name} failed: {row['error']}")
+        print(f"  {name}: {row['samples_per_second']:.1f} samples/s, p50 {row['latency_p50_ms']:.2f} ms", file=sys.stderr)
+        rows.append(row)
+    base = next((r for r in rows if r["name"] == BASELINE), None)
+    for row in rows:
+        if base:
+            row["speedup_vs_pipeline"] = row["samples_per_second"] / base["samples_per_second"]
+            row["latency_p50_vs_pipeline"] = row["latency_p50_ms"] / base["latency_p50_ms"]
+    return {
+        "model": model_dir,
+        "data": str(data),
+        "split": split,
+        "texts": len(texts),
+        "batch_size": batch_size,
+        "repeats": repeats,
+        "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({cpu_threads()} threads)",
+        "machine": platform.platform(),
+        "python": platform.python_version(),
+        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "rows": rows,
+    }
+
+
+def markdown_table(results: dict) -> str:
+    lines = [
+        f"Test split: {results['texts']} texts, batch size {results['batch_size']}, {results['device']}; "
+        f"throughput is the median of {results['repeats']} runs after a warm-up.",
+        "",
+        "| contender | accuracy | macro-F1 | samples/s | vs pipeline | latency p50 (ms) | p99 (ms) | peak RSS (MB) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in results["rows"]:
+        ratio = f"{r['speedup_vs_pipeline']:.2f}x" if "speedup_vs_pipeline" in r else ""
+        lines.append(
+            f"| {r['name']} | {r['accuracy'] * 100:.2f} | {r['f1_macro'] * 100:.2f} | {r['samples_per_second']:.1f} | "
+            f"{ratio} | {r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} | {r['peak_rss_mb']:.0f} |"
+        )
+    return "\n".join(lines)
+
+
+def save_results(results: dict, directory: str | Path = "benchmarks/results", tag: str = "bench") -> Path:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = results["date"].replace(":", "").replace("-", "")[:15]
+    return write_json(results, directory / f"{tag}-{stamp}.json")
