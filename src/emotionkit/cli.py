@@ -13,6 +13,7 @@ import json
 import logging
 import shlex
 import sys
+import types
 import typing
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def _add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
     for f in dataclasses.fields(cls):
         flag = "--" + f.name.replace("_", "-")
         kind = hints[f.name]
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # "int | None" -> int
+            kind = next(a for a in typing.get_args(kind) if a is not type(None))
         default = f.default
         text = f"{f.metadata.get('help', '')} (default: {default!r})"
         if kind is bool:
@@ -138,6 +141,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from emotionkit.serve import ServeSettings, serve
+
+    serve(args.model, with_overrides(ServeSettings(), **_dataclass_values(args, ServeSettings)), engine=args.engine)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotionkit", description="Six-way English emotion classification.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details to stderr.")
@@ -187,6 +197,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results-dir", default="benchmarks/results", help="Where the JSON results file goes.")
     p.add_argument("--json", action="store_true", help="Print the results JSON instead of the table.")
     p.set_defaults(func=cmd_bench)
+
+    from emotionkit.serve import ServeSettings
+
+    p = sub.add_parser("serve", help="Run the HTTP service and web page (FastAPI on uvicorn).")
+    p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")
+    p.add_argument("--engine", default="auto", choices=["auto", "torch", "onnx", "onnx-int8"], help="Inference engine.")
+    _add_dataclass_args(p, ServeSettings)
+    p.set_defaults(func=cmd_serve)
     return parser
 
 

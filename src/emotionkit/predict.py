@@ -129,12 +129,24 @@ class EmotionClassifier:
         items, _ = check_texts(texts)
         return self._scores(items, batch_size, progress)[0]
 
+    def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
+        """Raw scores before softmax, ``[n, 6]``."""
+        items, _ = check_texts(texts)
+        return self._scores(items, batch_size, raw=True)[0]
+
+    def token_counts(self, texts: list[str]) -> list[int]:
+        """Tokens each text has before truncation (special tokens included)."""
+        enc = self.tokenizer([normalize(t, self.normalize_steps) for t in texts], truncation=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
     def _result(self, probs: np.ndarray, truncated: bool) -> Prediction:
         order = np.argsort(-probs)
         scores = [{"label": self.labels[i], "score": float(probs[i])} for i in order]
         return Prediction(scores[0]["label"], scores[0]["score"], scores, bool(truncated))
 
-    def _scores(self, texts: list[str], batch_size: int, progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    def _scores(
+        self, texts: list[str], batch_size: int, progress: bool = False, raw: bool = False
+    ) -> tuple[np.ndarray, np.ndarray]:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size <= 0:
             raise ValueError(f"batch_size must be an int > 0, got {batch_size!r}")
         n = len(texts)
@@ -169,6 +181,11 @@ class EmotionClassifier:
                 input_ids[row, : lengths[i]] = ids[i]
                 mask[row, : lengths[i]] = 1
             logits = self.engine.logits(input_ids, mask)
+            if raw:
+                probs[idx] = logits
+                if bar is not None:
+                    bar.update(len(idx))
+                continue
             logits = logits - logits.max(axis=1, keepdims=True)
             exp = np.exp(logits)
             probs[idx] = exp / exp.sum(axis=1, keepdims=True)

@@ -1,0 +1,376 @@
+"""HTTP service: a thin FastAPI layer over ``EmotionClassifier``.
+
+``POST /predict`` takes the body text-embeddings-inference takes for classifiers
+(``{"inputs": str | [str], "raw_scores": false, "truncate": true}``) and answers
+in its shape. Concurrent requests are gathered into one batch by :class:`Batcher`
+(a few milliseconds or ``max_batch_texts`` texts), run in one worker thread so the
+event loop never blocks, and answered in input order.
+
+    emotionkit serve --model models/emotionkit-minilm --port 8000
+"""
+
+
+import asyncio
+import csv
+import io
+import json
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from emotionkit.predict import EmotionClassifier
+
+log = logging.getLogger(__name__)
+
+
+def _doc(text: str) -> dict:
+    return {"help": text}
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """Limits and batching of the HTTP service."""
+
+    host: str = field(default="127.0.0.1", metadata=_doc("Interface to listen on."))
+    port: int = field(default=8000, metadata=_doc("TCP port."))
+    max_client_batch_size: int = field(default=64, metadata=_doc("Most texts one request may send."))
+    max_input_tokens: int | None = field(
+        default=None, metadata=_doc("Most tokens per text when truncate is false (default: the model's max_length).")
+    )
+    max_text_chars: int = field(default=20_000, metadata=_doc("Most characters per text, truncated or not."))
+    max_body_bytes: int = field(default=1_000_000, metadata=_doc("Largest request body for /predict."))
+    max_upload_bytes: int = field(default=20_000_000, metadata=_doc("Largest file for /classify-file."))
+    max_batch_texts: int = field(default=64, metadata=_doc("Most texts the server puts in one engine batch."))
+    max_wait_ms: float = field(default=4.0, metadata=_doc("How long a batch waits for more requests."))
+
+    def __post_init__(self) -> None:
+        for name in ("max_client_batch_size", "max_text_chars", "max_body_bytes", "max_upload_bytes", "max_batch_texts"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be an int > 0, got {value!r}")
+        if not 0 <= self.max_wait_ms <= 1000:
+            raise ValueError(f"max_wait_ms must be in 0..1000, got {self.max_wait_ms!r}")
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port must be in 1..65535, got {self.port!r}")
+
+
+class ApiError(Exception):
+    """A client error: status code plus a message that says what was expected."""
+
+    def __init__(self, status: int, message: str, kind: str = "Validation"):
+        super().__init__(message)
+        self.status, self.message, self.kind = status, message, kind
+
+
+class Batcher:
+    """Collects texts from concurrent requests and scores them together in one worker thread."""
+
+    def __init__(self, classifier: EmotionClassifier, max_texts: int, max_wait_ms: float, on_batch=None):
+        self.classifier = classifier
+        self.max_texts = max_texts
+        self.max_wait = max_wait_ms / 1000
+        self.on_batch = on_batch
+        self.queue: asyncio.Queue = asyncio.Queue()
+        self.task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self.task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        """Finish what is queued, then stop."""
+        await self.queue.join()
+        if self.task:
+            self.task.cancel()
+
+    async def submit(self, texts: list[str], raw: bool) -> np.ndarray:
+        future = asyncio.get_running_loop().create_future()
+        await self.queue.put((texts, raw, future))
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            jobs = [await self.queue.get()]
+            count = len(jobs[0][0])
+            deadline = loop.time() + self.max_wait
+            while count < self.max_texts:
+                timeout = deadline - loop.time()
+                if timeout <= 0:
+                    break
+                try:
+                    job = await asyncio.wait_for(self.queue.get(), timeout)
+                except TimeoutError:
+                    break
+                jobs.append(job)
+                count += len(job[0])
+            try:
+                await self._score(jobs)
+            finally:
+                for _ in jobs:
+                    self.queue.task_done()
+
+    async def _score(self, jobs: list) -> None:
+        texts = [t for job in jobs for t in job[0]]
+        try:
+            # One call for the whole batch: probabilities and raw logits come from the same pass.
+            logits = await asyncio.to_thread(self.classifier.logits, texts, self.max_texts)
+        except Exception as err:  # answer every waiting request, never leave one hanging
+            for _, _, future in jobs:
+                if not future.done():
+                    future.set_exception(err)
+            return
+        if self.on_batch:
+            self.on_batch(len(texts))
+        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+        probs = shifted / shifted.sum(axis=1, keepdims=True)
+        start = 0
+        for job_texts, raw, future in jobs:
+            part = (logits if raw else probs)[start : start + len(job_texts)]
+            start += len(job_texts)
+            if not future.done():
+                future.set_result(part)
+
+
+def _metrics(registry):
+    from prometheus_client import Counter, Histogram  # noqa: PLC0415
+
+    return {
+        "requests": Counter("emotionkit_requests", "HTTP requests by path and status", ["path", "status"], registry=registry),
+        "latency": Histogram(
+            "emotionkit_request_seconds", "Request latency", ["path"], registry=registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+        ),
+        "batch": Histogram(
+            "emotionkit_batch_texts", "Texts per engine batch", registry=registry,
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
+        ),
+        "texts": Counter("emotionkit_texts", "Texts classified", registry=registry),
+    }
+
+
+def _check_inputs(body: object, settings: ServeSettings) -> tuple[list[str], bool, bool, bool]:
+    """Validate a /predict body; returns (texts, single, raw_scores, truncate)."""
+    if not isinstance(body, dict):
+        raise ApiError(422, f"expected a JSON object like {{\"inputs\": \"text\"}}, got {type(body).__name__}")
+    unknown = set(body) - {"inputs", "raw_scores", "truncate", "truncation_direction"}
+    if unknown:
+        raise ApiError(422, f"unknown field(s) {sorted(unknown)}; expected inputs, raw_scores, truncate")
+    if "inputs" not in body:
+        raise ApiError(422, "missing field 'inputs': expected a string or a list of strings")
+    inputs = body["inputs"]
+    raw, truncate = body.get("raw_scores", False), body.get("truncate", True)
+    for name, value in (("raw_scores", raw), ("truncate", truncate)):
+        if not isinstance(value, bool):
+            raise ApiError(422, f"'{name}' must be true or false, got {json.dumps(value)}")
+    if body.get("truncation_direction", "Right") not in ("Right", "right"):
+        raise ApiError(422, "only truncation_direction 'Right' is supported")
+    single = isinstance(inputs, str)
+    texts = [inputs] if single else inputs
+    if not isinstance(texts, list):
+        raise ApiError(422, f"'inputs' must be a string or a list of strings, got {type(inputs).__name__}")
+    if not texts:
+        raise ApiError(422, "'inputs' is an empty list; expected at least one text")
+    if len(texts) > settings.max_client_batch_size:
+        raise ApiError(
+            413, f"batch of {len(texts)} texts is over the maximum of {settings.max_client_batch_size}", "Validation"
+        )
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            raise ApiError(422, f"inputs[{i}] must be a string, got {type(t).__name__}")
+        if not t.strip():
+            raise ApiError(422, f"inputs[{i}] is empty; expected at least one non-space character")
+        if len(t) > settings.max_text_chars:
+            raise ApiError(413, f"inputs[{i}] has {len(t)} characters, over the maximum of {settings.max_text_chars}")
+    return texts, single, raw, truncate
+
+
+def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = None):
+    """The FastAPI app around one loaded classifier."""
+    try:
+        from fastapi import FastAPI, Request  # noqa: PLC0415
+        from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response  # noqa: PLC0415
+        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest  # noqa: PLC0415
+    except ImportError:
+        raise ImportError("the HTTP service needs fastapi, uvicorn and prometheus-client: pip install 'emotionkit[serve]'") from None
+
+    settings = settings or ServeSettings()
+    max_tokens = settings.max_input_tokens or classifier.max_length
+    registry = CollectorRegistry()
+    metrics = _metrics(registry)
+    batcher = Batcher(classifier, settings.max_batch_texts, settings.max_wait_ms, metrics["batch"].observe)
+    info = _model_info(classifier)
+
+    @asynccontextmanager
+    async def lifespan(app):
+        batcher.start()
+        yield
+        await batcher.stop()
+
+    app = FastAPI(
+        title="emotionkit",
+        version=info["emotionkit_version"],
+        description="Six-way English emotion classification (sadness, joy, love, anger, fear, surprise).",
+        lifespan=lifespan,
+    )
+
+    def error(status: int, message: str, kind: str = "Validation") -> JSONResponse:
+        return JSONResponse({"error": message, "error_type": kind}, status_code=status)
+
+    @app.middleware("http")
+    async def count_and_time(request: Request, call_next):
+        start = time.perf_counter()
+        try:
+            response = await call_next(request)
+        except Exception:  # an unexpected bug: answer 500 with JSON, keep serving
+            log.exception("unhandled error on %s", request.url.path)
+            response = error(500, "internal error", "Backend")
+        path = request.url.path if request.url.path in _KNOWN_PATHS else "other"
+        metrics["requests"].labels(path, str(response.status_code)).inc()
+        metrics["latency"].labels(path).observe(time.perf_counter() - start)
+        return response
+
+    async def read_body(request: Request, limit: int) -> bytes:
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"request body of {declared} bytes is over the maximum of {limit}", "Overloaded")
+        body = bytearray()
+        async for chunk in request.stream():
+            body.extend(chunk)
+            if len(body) > limit:
+                raise ApiError(413, f"request body is over the maximum of {limit} bytes", "Overloaded")
+        return bytes(body)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return error(exc.status, exc.message, exc.kind)
+
+    @app.post("/predict", summary="Classify one text or a batch (text-embeddings-inference shape)")
+    async def predict(request: Request):
+        raw_body = await read_body(request, settings.max_body_bytes)
+        try:
+            body = json.loads(raw_body.decode("utf-8"))
+        except UnicodeDecodeError as err:
+            raise ApiError(400, f"body is not valid UTF-8 (bad byte at position {err.start}); expected UTF-8 JSON") from None
+        except json.JSONDecodeError as err:
+            raise ApiError(400, f"body is not valid JSON ({err.msg} at position {err.pos}); expected "
+                                '{"inputs": "text" | ["text", ...]}') from None
+        texts, single, raw, truncate = _check_inputs(body, settings)
+        if not truncate:
+            for i, n in enumerate(classifier.token_counts(texts)):
+                if n > max_tokens:
+                    raise ApiError(413, f"inputs[{i}] has {n} tokens, over the maximum of {max_tokens}; "
+                                        "send truncate: true to cut it")
+        scores = await batcher.submit(texts, raw)
+        metrics["texts"].inc(len(texts))
+        labels = classifier.labels
+        out = []
+        for row in scores:
+            order = np.argsort(-row)
+            out.append([{"label": labels[j], "score": float(row[j])} for j in order])
+        return out[0] if single else out
+
+    @app.get("/health", summary="200 when the model answers")
+    async def health():
+        return {"status": "ok"}
+
+    @app.get("/info", summary="Model, labels, engine and test metrics from the card")
+    async def model_info():
+        return info
+
+    @app.get("/metrics", summary="Prometheus metrics")
+    async def prometheus():
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def page():
+        return resources.files("emotionkit.resources").joinpath("index.html").read_text("utf-8")
+
+    @app.post("/classify-file", summary="Score an uploaded CSV (a 'text' column) or text file (one text per line)")
+    async def classify_file(request: Request, filename: str = "upload.csv"):
+        raw_body = await read_body(request, settings.max_upload_bytes)
+        try:
+            content = raw_body.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ApiError(400, f"file is not valid UTF-8 (bad byte at position {err.start})") from None
+        rows, columns = _parse_upload(content, filename)
+        texts = [r["text"] for r in rows]
+        good = [i for i, t in enumerate(texts) if t.strip()]
+        probs = np.zeros((len(rows), len(classifier.labels)))
+        for start in range(0, len(good), settings.max_batch_texts * 4):
+            idx = good[start : start + settings.max_batch_texts * 4]
+            probs[idx] = await asyncio.to_thread(classifier.predict_proba, [texts[i] for i in idx])
+        csv_text = _scored_csv(rows, columns, probs, set(good), classifier.labels)
+        stem = Path(filename).stem or "upload"
+        return PlainTextResponse(
+            csv_text, media_type="text/csv",
+            headers={"Content-Disposition": f'attachment; filename="{stem}_scored.csv"'},
+        )
+
+    return app
+
+
+_KNOWN_PATHS = {"/predict", "/health", "/info", "/metrics", "/", "/classify-file", "/docs", "/openapi.json"}
+
+
+def _parse_upload(content: str, filename: str) -> tuple[list[dict], list[str]]:
+    if filename.lower().endswith(".csv"):
+        reader = csv.DictReader(io.StringIO(content))
+        columns = list(reader.fieldnames or [])
+        if "text" not in columns:
+            raise ApiError(422, f"the CSV has no 'text' column; its columns are {columns}")
+        return [dict(r) for r in reader], columns
+    rows = [{"text": line} for line in content.splitlines() if line.strip()]
+    return rows, ["text"]
+
+
+def _scored_csv(rows: list[dict], columns: list[str], probs: np.ndarray, good: set[int], labels: list[str]) -> str:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*columns, "label", "score", *labels], extrasaction="ignore")
+    writer.writeheader()
+    for i, row in enumerate(rows):
+        extra = {"label": "", "score": ""}
+        if i in good:
+            top = int(np.argmax(probs[i]))
+            extra = {"label": labels[top], "score": f"{probs[i][top]:.6f}"}
+            extra.update({lab: f"{probs[i][j]:.6f}" for j, lab in enumerate(labels)})
+        writer.writerow({**row, **extra})
+    return out.getvalue()
+
+
+def _model_info(classifier: EmotionClassifier) -> dict:
+    from emotionkit import __version__  # noqa: PLC0415
+
+    tests = {}
+    metrics_file = Path(classifier.model_dir) / "test_metrics.json"
+    if metrics_file.is_file():
+        for name, m in json.loads(metrics_file.read_text("utf-8")).items():
+            tests[name] = {k: m[k] for k in ("accuracy", "f1_macro", "f1_weighted", "support") if k in m}
+    return {
+        "model": Path(classifier.model_dir).name,
+        "model_dir": str(classifier.model_dir),
+        "labels": list(classifier.labels),
+        "engine": classifier.engine.name,
+        "max_input_tokens": classifier.max_length,
+        "normalize": list(classifier.normalize_steps),
+        "test_metrics": tests,
+        "emotionkit_version": __version__,
+    }
+
+
+def serve(model: str | Path | None = None, settings: ServeSettings | None = None, engine: str = "auto") -> None:
+    """Load the model once and serve it with uvicorn until SIGINT/SIGTERM (in-flight requests finish)."""
+    try:
+        import uvicorn  # noqa: PLC0415
+    except ImportError:
+        raise ImportError("the HTTP service needs uvicorn: pip install 'emotionkit[serve]'") from None
+    settings = settings or ServeSettings()
+    classifier = EmotionClassifier.load(model, engine=engine)
+    app = create_app(classifier, settings)
+    print(f"emotionkit: serving {classifier.model_dir} ({classifier.engine.name}) at http://{settings.host}:{settings.port}/",
+          flush=True)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=30)

@@ -1,0 +1,194 @@
+"""The real HTTP server on a free loopback port: API shape, bad input, metrics, SIGTERM."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from emotionkit.labels import LABELS
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, model: Path, *extra: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        cmd = [sys.executable, "-m", "emotionkit.cli", "serve", "--model", str(model), "--port", str(self.port),
+               "--engine", "torch", "--max-client-batch-size", "8", "--max-body-bytes", "20000", "--max-text-chars", "10000", *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"server exited: {self.proc.stderr.read()}")
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start in 60 s")
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def server(trained_tiny):
+    srv = Server(trained_tiny)
+    yield srv
+    srv.stop()
+
+
+def test_single_and_batch_shape(server):
+    one = httpx.post(server.url + "/predict", json={"inputs": "what a day"}).json()
+    assert [d["label"] for d in one] and sorted(d["label"] for d in one) == sorted(LABELS)
+    assert [d["score"] for d in one] == sorted((d["score"] for d in one), reverse=True)
+    assert sum(d["score"] for d in one) == pytest.approx(1, abs=1e-5)
+    many = httpx.post(server.url + "/predict", json={"inputs": ["what a day", "i am scared", "hmm"]}).json()
+    assert len(many) == 3 and all(len(scores) == 6 for scores in many)
+    assert [d["label"] for d in many[0]] == [d["label"] for d in one]
+
+
+def test_results_match_the_python_api(server, trained_tiny):
+    from emotionkit import EmotionClassifier
+
+    texts = ["i love you", "this is the worst service ever", "oh wow", "so lonely tonight"]
+    api = httpx.post(server.url + "/predict", json={"inputs": texts}).json()
+    local = EmotionClassifier.load(trained_tiny, engine="torch")(texts)
+    for a, b in zip(api, local, strict=True):
+        assert [d["label"] for d in a] == [d["label"] for d in b.scores]
+        assert [d["score"] for d in a] == pytest.approx([d["score"] for d in b.scores], abs=1e-5)
+
+
+def test_raw_scores_are_logits(server):
+    raw = httpx.post(server.url + "/predict", json={"inputs": "fine", "raw_scores": True}).json()
+    assert abs(sum(d["score"] for d in raw) - 1) > 1e-3 or any(d["score"] < 0 for d in raw)
+
+
+def test_concurrent_requests_keep_their_own_answers(server):
+    texts = [f"message number {i} " + "happy " * (i % 7) for i in range(40)]
+    expected = {t: httpx.post(server.url + "/predict", json={"inputs": t}).json() for t in texts}
+    results: dict[str, list] = {}
+
+    def call(t: str) -> None:
+        results[t] = httpx.post(server.url + "/predict", json={"inputs": t}, timeout=30).json()
+
+    threads = [threading.Thread(target=call, args=(t,)) for t in texts]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    for t in texts:
+        assert [d["label"] for d in results[t]] == [d["label"] for d in expected[t]]
+    metrics = httpx.get(server.url + "/metrics").text
+    assert "emotionkit_batch_texts_bucket" in metrics
+
+
+BAD = [
+    ("not json", b"this is not json", 400, "not valid JSON"),
+    ("truncated json", b'{"inputs": "abc"', 400, "not valid JSON"),
+    ("non-utf8", b'{"inputs": "caf\xe9"}', 400, "not valid UTF-8"),
+    ("empty body", b"", 400, "not valid JSON"),
+    ("json list", b'["a"]', 422, "expected a JSON object"),
+    ("json string", b'"hello"', 422, "expected a JSON object"),
+    ("json null", b"null", 422, "expected a JSON object"),
+    ("missing inputs", b'{"text": "a"}', 422, "unknown field"),
+    ("missing inputs only", b"{}", 422, "missing field 'inputs'"),
+    ("inputs number", b'{"inputs": 5}', 422, "must be a string or a list"),
+    ("inputs null", b'{"inputs": null}', 422, "must be a string or a list"),
+    ("inputs object", b'{"inputs": {"a": 1}}', 422, "must be a string or a list"),
+    ("empty list", b'{"inputs": []}', 422, "empty list"),
+    ("empty string", b'{"inputs": ""}', 422, "inputs[0] is empty"),
+    ("blank string", b'{"inputs": "   "}', 422, "inputs[0] is empty"),
+    ("number in list", b'{"inputs": ["a", 3]}', 422, "inputs[1] must be a string"),
+    ("null in list", b'{"inputs": ["a", null]}', 422, "inputs[1] must be a string"),
+    ("nested list", b'{"inputs": [["a"]]}', 422, "inputs[0] must be a string"),
+    ("raw_scores string", b'{"inputs": "a", "raw_scores": "yes"}', 422, "'raw_scores' must be true or false"),
+    ("truncate number", b'{"inputs": "a", "truncate": 1}', 422, "'truncate' must be true or false"),
+    ("left truncation", b'{"inputs": "a", "truncation_direction": "Left"}', 422, "only truncation_direction"),
+    ("batch too big", json.dumps({"inputs": ["a"] * 9}).encode(), 413, "over the maximum of 8"),
+    ("too long untruncated", json.dumps({"inputs": "word " * 400, "truncate": False}).encode(), 413, "tokens, over"),
+    ("huge body", json.dumps({"inputs": "a" * 30000}).encode(), 413, "over the maximum of 20000"),
+    ("text too many chars", json.dumps({"inputs": ["b" * 15000]}).encode(), 413, "characters, over"),
+]
+
+
+@pytest.mark.parametrize(("name", "body", "status", "message"), BAD, ids=[b[0] for b in BAD])
+def test_bad_requests_get_clear_4xx(server, name, body, status, message):
+    r = httpx.post(server.url + "/predict", content=body, headers={"Content-Type": "application/json"})
+    assert r.status_code == status, r.text
+    assert message in r.json()["error"]
+
+
+def test_other_bad_requests_and_service_survives(server):
+    assert httpx.get(server.url + "/predict").status_code == 405
+    assert httpx.get(server.url + "/nope").status_code == 404
+    assert httpx.put(server.url + "/predict", json={"inputs": "a"}).status_code == 405
+    # a lying Content-Length over the limit is refused before reading
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(b"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 999999999\r\n\r\n{}")
+        assert sock.recv(200).startswith(b"HTTP/1.1 413")
+    bad_csv = httpx.post(server.url + "/classify-file?filename=x.csv", content=b"a,b\n1,2\n")
+    assert bad_csv.status_code == 422 and "no 'text' column" in bad_csv.json()["error"]
+    assert httpx.post(server.url + "/classify-file?filename=x.txt", content=b"\xff\xfe\x00").status_code == 400
+    assert len(BAD) + 6 >= 25
+    # still healthy and correct after all of that
+    assert httpx.get(server.url + "/health").json() == {"status": "ok"}
+    ok = httpx.post(server.url + "/predict", json={"inputs": ["still here", "yes"]})
+    assert ok.status_code == 200 and len(ok.json()) == 2
+    metrics = httpx.get(server.url + "/metrics").text
+    assert 'emotionkit_requests_total{path="/predict",status="422"}' in metrics
+    assert 'emotionkit_requests_total{path="/predict",status="500"}' not in metrics
+
+
+def test_info_docs_page(server):
+    info = httpx.get(server.url + "/info").json()
+    assert info["labels"] == list(LABELS) and info["engine"] == "torch-float32"
+    assert "test_metrics" in info and info["test_metrics"]
+    assert httpx.get(server.url + "/docs").status_code == 200
+    assert "/predict" in httpx.get(server.url + "/openapi.json").json()["paths"]
+    assert "Classify" in httpx.get(server.url + "/").text
+
+
+def test_classify_file_csv(server):
+    body = "id,text\n1,i am so happy\n2,\n3,this makes me furious\n"
+    r = httpx.post(server.url + "/classify-file?filename=reviews.csv", content=body.encode())
+    assert r.status_code == 200
+    lines = r.text.strip().splitlines()
+    assert lines[0] == "id,text,label,score," + ",".join(LABELS)
+    assert lines[1].startswith("1,i am so happy,") and lines[1].split(",")[2] in LABELS
+    assert lines[2].startswith("2,,,")  # empty text: empty label, row kept
+
+
+def test_sigterm_finishes_requests_in_flight(trained_tiny):
+    srv = Server(trained_tiny, "--max-wait-ms", "800")  # the request waits in the batcher when SIGTERM comes
+    result: dict = {}
+
+    def call() -> None:
+        result["r"] = httpx.post(srv.url + "/predict", json={"inputs": ["in flight", "too"]}, timeout=30)
+
+    th = threading.Thread(target=call)
+    th.start()
+    time.sleep(0.3)
+    srv.proc.send_signal(signal.SIGTERM)
+    th.join()
+    assert result["r"].status_code == 200 and len(result["r"].json()) == 2
+    # uvicorn finishes in-flight requests, then re-raises SIGTERM so the exit status tells why it stopped
+    assert srv.proc.wait(timeout=30) in (0, -signal.SIGTERM)
