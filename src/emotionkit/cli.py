@@ -148,6 +148,30 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_classify_file(args: argparse.Namespace) -> int:
+    from emotionkit.batch import classify_file, report_json
+    from emotionkit.predict import EmotionClassifier
+
+    common = dict(
+        text_column=args.text_column, in_format=args.in_format, out_format=args.out_format,
+        chunk_rows=args.chunk_rows, batch_size=args.batch_size, resume=args.resume, strict=args.strict,
+    )
+    if args.engine == "ray":
+        from emotionkit.ray_batch import classify_file_ray
+
+        report = classify_file_ray(
+            args.input, args.output, model=args.model, address=args.address, num_actors=args.actors,
+            threads_per_actor=args.threads, **common,
+        )
+    else:
+        clf = EmotionClassifier.load(args.model, engine=args.engine, threads=args.threads)
+        report = classify_file(args.input, args.output, classifier=clf, **common)
+    print(report.summary(), file=sys.stderr)
+    if args.json:
+        sys.stdout.write(report_json(report) + "\n")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="emotionkit", description="Six-way English emotion classification.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details to stderr.")
@@ -198,6 +222,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="Print the results JSON instead of the table.")
     p.set_defaults(func=cmd_bench)
 
+    p = sub.add_parser("classify-file", help="Score a CSV, JSON lines or Parquet file in chunks (resumable).")
+    p.add_argument("input", help="Input file (.csv, .jsonl or .parquet).")
+    p.add_argument("output", help="Output file; its extension picks the format.")
+    p.add_argument("--text-column", default="text", help="Column (or JSON field) holding the text.")
+    p.add_argument("--in-format", choices=["csv", "jsonl", "parquet"], help="Override the input format.")
+    p.add_argument("--out-format", choices=["csv", "jsonl", "parquet"], help="Override the output format.")
+    p.add_argument("--chunk-rows", type=int, default=2048, help="Rows per chunk (the unit of resume).")
+    p.add_argument("--resume", action="store_true", help="Continue an interrupted run from its last whole chunk.")
+    p.add_argument("--strict", action="store_true", help="Stop at the first bad row instead of skipping it.")
+    p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")
+    p.add_argument("--engine", default="auto", choices=["auto", "torch", "onnx", "onnx-int8", "ray"],
+                   help="Inference engine; 'ray' scores on a Ray cluster (pip install 'emotionkit[ray]').")
+    p.add_argument("--batch-size", type=int, default=64, help="Texts per forward pass.")
+    p.add_argument("--threads", type=int, default=None, help="Threads per engine (per Ray actor with --engine ray).")
+    p.add_argument("--actors", type=int, default=2, help="Ray: number of scoring actors.")
+    p.add_argument("--address", default=None, help="Ray: cluster address (default: start Ray locally).")
+    p.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    p.set_defaults(func=cmd_classify_file)
+
     from emotionkit.serve import ServeSettings
 
     p = sub.add_parser("serve", help="Run the HTTP service and web page (FastAPI on uvicorn).")
@@ -213,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (ValueError, TypeError, FileNotFoundError, KeyError) as err:
+    except (ValueError, TypeError, KeyError, OSError, ImportError) as err:
         print(f"emotionkit {args.command}: error: {err}", file=sys.stderr)
         return 2
 

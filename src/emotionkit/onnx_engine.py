@@ -29,6 +29,7 @@ OPSET = 17
 FP32_MAX_LOGIT_DIFF = 1e-3  # fp32 graph vs fp32 PyTorch, absolute, on logits
 INT8_MAX_PROB_DIFF = 0.15  # int8 graph vs fp32 PyTorch, absolute, on probabilities
 INT8_MIN_AGREEMENT = 0.95  # share of texts where the int8 top label equals PyTorch's
+INT8_DECISIVE_MARGIN = 0.05  # ... counted over texts whose PyTorch top-2 margin is at least this
 
 PARITY_TEXTS = [
     "i feel so lonely since she moved away",
@@ -171,7 +172,12 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
         quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
         int8_logits = run(tmp_int8)
         int8_diff = float(np.abs(_softmax(int8_logits) - _softmax(reference)).max())
-        agreement = float((int8_logits.argmax(1) == reference.argmax(1)).mean())
+        # Top labels are compared where PyTorch is decisive (top-2 probability margin >= 0.05);
+        # on near-ties a flip says nothing about the graph.
+        ref_probs = np.sort(_softmax(reference), axis=1)
+        decisive = (ref_probs[:, -1] - ref_probs[:, -2]) >= INT8_DECISIVE_MARGIN
+        same = int8_logits.argmax(1) == reference.argmax(1)
+        agreement = float(same[decisive].mean()) if decisive.any() else 1.0
         if int8_diff > INT8_MAX_PROB_DIFF or agreement < INT8_MIN_AGREEMENT:
             raise ExportError(
                 f"int8 ONNX differs from PyTorch: max probability difference {int8_diff:.3f} "

@@ -1,0 +1,139 @@
+"""classify-file: formats, bad rows, strict mode, atomic output, resume after SIGKILL, Ray."""
+
+import csv
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from emotionkit import EmotionClassifier
+from emotionkit.batch import BadRowError, classify_file
+from emotionkit.labels import LABELS
+
+pytestmark = pytest.mark.slow
+
+TEXTS = ["so happy today", "why is everything broken", "i miss home", "what a shock", "hug me", "scared stiff"]
+
+
+@pytest.fixture(scope="module")
+def clf(trained_tiny):
+    return EmotionClassifier.load(trained_tiny, engine="onnx")
+
+
+def write_csv(path, n, bad_every=0):
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["id", "text", "note"])
+        for i in range(n):
+            text = "" if bad_every and i % bad_every == 0 else f"{TEXTS[i % len(TEXTS)]} {i}"
+            w.writerow([i, text, f"n{i}"])
+    return path
+
+
+def test_csv_roundtrip_adds_columns(clf, tmp_path):
+    src = write_csv(tmp_path / "in.csv", 50, bad_every=10)
+    report = classify_file(src, tmp_path / "out.csv", classifier=clf, chunk_rows=16)
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == ["id", "text", "note", "label", "score", *LABELS]
+    assert [r["id"] for r in rows] == [str(i) for i in range(50)]
+    assert report.rows == 50 and report.bad_rows == 5 and report.bad_row_numbers == [1, 11, 21, 31, 41]
+    assert rows[0]["label"] == "" and rows[1]["label"] in LABELS
+    expected = clf([r["text"] for r in rows[1:4]])
+    assert [r["label"] for r in rows[1:4]] == [e.label for e in expected]
+    assert float(rows[1]["score"]) == pytest.approx(expected[0].score, abs=1e-6)
+    assert not list(tmp_path.glob("*.parts")) and not list(tmp_path.glob("*.tmp"))
+
+
+def test_jsonl_bad_rows_and_parquet_output(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.jsonl"
+    lines = [json.dumps({"text": "fine day", "k": 1}), json.dumps({"text": 5, "k": 2}), json.dumps({"k": 3}),
+             "{broken", json.dumps({"text": "   ", "k": 5})]
+    src.write_bytes(("\n".join(lines) + "\n").encode() + b'{"text": "caf\xe9", "k": 6}\n')
+    report = classify_file(src, tmp_path / "out.jsonl", classifier=clf)
+    assert report.bad_rows == 5 and report.bad_row_numbers == [2, 3, 4, 5, 6]
+    assert set(report.bad_reasons) == {"non-string text (int)", "missing text", "broken JSON", "empty text",
+                                       "undecodable bytes"}
+    out = (tmp_path / "out.jsonl").read_bytes().splitlines()
+    assert len(out) == 6 and b"caf\xe9" in out[5]  # the undecodable bytes come back untouched
+    assert json.loads(out[0])["label"] in LABELS and json.loads(out[1])["label"] == ""
+    classify_file(tmp_path / "out.jsonl", tmp_path / "again.parquet", classifier=clf)
+    table = pq.read_table(tmp_path / "again.parquet")
+    assert table.num_rows == 6 and {"label", "score", *LABELS} <= set(table.column_names)
+
+
+def test_strict_stops_at_first_bad_row(clf, tmp_path):
+    src = write_csv(tmp_path / "in.csv", 30, bad_every=7)
+    with pytest.raises(BadRowError, match="row 1: empty text in column 'text'"):
+        classify_file(src, tmp_path / "out.csv", classifier=clf, strict=True)
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "out.csv.parts").exists()
+
+
+def test_missing_column_lists_columns(clf, tmp_path):
+    src = write_csv(tmp_path / "in.csv", 3)
+    with pytest.raises(ValueError, match=r"has no column 'body'; its columns are \['id', 'text', 'note'\]"):
+        classify_file(src, tmp_path / "out.csv", classifier=clf, text_column="body")
+
+
+def test_format_errors(clf, tmp_path):
+    src = write_csv(tmp_path / "in.csv", 3)
+    with pytest.raises(ValueError, match="cannot tell the format"):
+        classify_file(src, tmp_path / "out.xlsx", classifier=clf)
+    with pytest.raises(ValueError, match="is the input file"):
+        classify_file(src, src, classifier=clf)
+
+
+def _run(args, **kw):
+    return subprocess.Popen([sys.executable, "-m", "emotionkit.cli", "classify-file", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **kw)
+
+
+def test_resume_after_sigkill_equals_uninterrupted_run(trained_tiny, tmp_path):
+    src = write_csv(tmp_path / "in.csv", 30000, bad_every=997)
+    common = ["--model", str(trained_tiny), "--engine", "onnx", "--chunk-rows", "500"]
+    whole = _run([str(src), str(tmp_path / "whole.csv"), *common])
+    assert whole.wait(timeout=600) == 0, whole.stderr.read()
+
+    target = tmp_path / "cut.csv"
+    proc = _run([str(src), str(target), *common])
+    parts = tmp_path / "cut.csv.parts"
+    deadline = time.time() + 300
+    while time.time() < deadline and len(list(parts.glob("part-*"))) < 5:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = len(list(parts.glob("part-*.csv")))
+    assert 5 <= done < 60, "the run was not cut part way"
+    assert not target.exists()
+    # without --resume the leftover is refused, not overwritten
+    refused = _run([str(src), str(target), *common])
+    assert refused.wait(timeout=120) == 2 and b"--resume" in refused.stderr.read()
+    resumed = _run([str(src), str(target), *common, "--resume", "--json"])
+    assert resumed.wait(timeout=600) == 0, resumed.stderr.read()
+    report = json.loads(resumed.stdout.read())
+    assert report["resumed_from_row"] >= 5 * 500 and report["rows"] == 30000 and report["bad_rows"] == 31
+    assert target.read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert not parts.exists()
+
+
+def test_ray_local_equals_single_process(trained_tiny, tmp_path):
+    pytest.importorskip("ray")
+    from emotionkit.ray_batch import classify_file_ray
+
+    src = write_csv(tmp_path / "in.csv", 700, bad_every=50)
+    local = classify_file(src, tmp_path / "local.csv", classifier=EmotionClassifier.load(trained_tiny, engine="onnx"),
+                          chunk_rows=128)
+    ray_report = classify_file_ray(src, tmp_path / "ray.csv", model=trained_tiny, engine="onnx", num_actors=2,
+                                   threads_per_actor=1, chunk_rows=128)
+    assert ray_report.rows == local.rows and ray_report.bad_row_numbers == local.bad_row_numbers
+    local_rows = list(csv.DictReader((tmp_path / "local.csv").open()))
+    ray_rows = list(csv.DictReader((tmp_path / "ray.csv").open()))
+    assert [r["id"] for r in ray_rows] == [r["id"] for r in local_rows]
+    assert [r["label"] for r in ray_rows] == [r["label"] for r in local_rows]
+    for a, b in zip(ray_rows, local_rows, strict=True):
+        if a["score"]:
+            assert float(a["score"]) == pytest.approx(float(b["score"]), abs=1e-5)
