@@ -3,7 +3,7 @@ import json
 import pytest
 from conftest import SHARED
 
-from emotionkit.data import DataError, find_conflicts, goemotions_mapping, load_dataset, read_file
+from emotionkit.data import DataError, goemotions_mapping, load_dataset, read_file
 from emotionkit.labels import LABELS
 
 

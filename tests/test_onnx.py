@@ -31,7 +31,7 @@ def test_export_writes_checked_graphs(model_copy):
 
 
 def test_export_refuses_a_mismatching_graph(model_copy, monkeypatch):
-    import emotionkit.onnx_engine as onnx_engine
+    from emotionkit import onnx_engine
 
     monkeypatch.setattr(onnx_engine, "FP32_MAX_LOGIT_DIFF", -1.0)  # nothing can pass
     with pytest.raises(onnx_engine.ExportError, match="fp32 ONNX logits differ"):

@@ -30,7 +30,8 @@ class Server:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "emotionkit.cli", "serve", "--model", str(model), "--port", str(self.port),
-               "--engine", "torch", "--max-client-batch-size", "8", "--max-body-bytes", "20000", "--max-text-chars", "10000", *extra]
+               "--engine", "torch", "--max-client-batch-size", "8", "--max-body-bytes", "20000",
+               "--max-text-chars", "10000", *extra]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.time() + 60
         while time.time() < deadline:

@@ -10,7 +10,6 @@ one JSON results file.
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import platform
 import resource

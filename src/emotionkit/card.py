@@ -118,7 +118,8 @@ def render(facts: dict) -> str:
             f"{m['f1_weighted'] * 100:.2f} | {m['precision_macro'] * 100:.2f} | {m['recall_macro'] * 100:.2f} | {m['loss']:.4f} |"
         )
     for name, m in facts["tests"].items():
-        out += ["", f"### {name}: per emotion", "", "| emotion | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
+        out += ["", f"### {name}: per emotion", ""]
+        out += ["| emotion | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
         for label in LABELS:
             out.append(
                 f"| {label} | {m[f'{label}_precision']:.4f} | {m[f'{label}_recall']:.4f} | "
@@ -197,7 +198,8 @@ def _goemotions_section() -> str:
     from emotionkit.data import goemotions_mapping
 
     m = goemotions_mapping()
-    lines = ["### GoEmotions label mapping", "", m["description"], "", "| our emotion | GoEmotions labels | why |", "|---|---|---|"]
+    lines = ["### GoEmotions label mapping", "", m["description"], ""]
+    lines += ["| our emotion | GoEmotions labels | why |", "|---|---|---|"]
     lines += [f"| {k} | {', '.join(v['labels'])} | {v['why']} |" for k, v in m["mapping"].items()]
     lines += ["", "Dropped labels: " + "; ".join(f"**{k}**: {v}" for k, v in m["dropped"].items()), "",
               f"Comments with several labels: {m['multi_label_rule']}"]

@@ -241,7 +241,7 @@ def _load_hub(hub_id: str) -> Dataset:
                 _example(Path(hub_id), i + 1, row["text"], label_names[row["label"]] if label_names else row["label"])
                 for i, row in enumerate(part)
             ]
-    return Dataset(hub_id.split("/")[-1], hub_id, splits)
+    return Dataset(hub_id.rsplit("/", maxsplit=1)[-1], hub_id, splits)
 
 
 def load_dataset(source: str | Path, name: str | None = None) -> Dataset:

@@ -196,7 +196,9 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response  # noqa: PLC0415
         from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest  # noqa: PLC0415
     except ImportError:
-        raise ImportError("the HTTP service needs fastapi, uvicorn and prometheus-client: pip install 'emotionkit[serve]'") from None
+        raise ImportError(
+            "the HTTP service needs fastapi, uvicorn and prometheus-client: pip install 'emotionkit[serve]'"
+        ) from None
 
     settings = settings or ServeSettings()
     max_tokens = settings.max_input_tokens or classifier.max_length

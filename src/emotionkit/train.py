@@ -186,7 +186,8 @@ def train(
     train_rows = sample_training_rows(sources, config.seed)
     train_data = _encode(tokenizer, train_rows, settings)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
-    log.info("training on %d rows from %s", len(train_rows), ", ".join(f"{n} x{w}" for (_, w), n in zip(sources, names)))
+    mix = ", ".join(f"{ds.name} x{w}" for ds, w in sources)
+    log.info("training on %d rows from %s", len(train_rows), mix)
 
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
