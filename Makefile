@@ -20,6 +20,7 @@ $(STAMP): requirements.txt pyproject.toml Makefile
 
 setup: $(STAMP)
 
+# Classify a few examples with the shipped model, then serve it (HTTP API and web page).
 run: setup
 	$(BIN)/emotionkit predict \
 		"I can't believe you remembered my birthday, thank you!!" \
@@ -27,6 +28,8 @@ run: setup
 		"I miss you so much it hurts 😢" \
 		"the results come out tomorrow and I can't sleep" \
 		"you are the best thing that ever happened to me ❤️"
+	@echo "starting the service on http://127.0.0.1:8000/ (web page at /, API docs at /docs; Ctrl-C stops it)"
+	$(BIN)/emotionkit serve --host 127.0.0.1 --port 8000
 
 test: setup
 	$(BIN)/python -m pytest -q

@@ -1,0 +1,69 @@
+"""The shipped default model: real behaviour, and its card's numbers reproduce here."""
+
+import json
+
+import pytest
+from conftest import SHARED
+
+from emotionkit import EmotionClassifier
+from emotionkit.data import load_dataset
+from emotionkit.evaluate import evaluate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def torch_clf(default_model):
+    return EmotionClassifier.load(default_model, engine="torch")
+
+
+def test_load_without_argument_is_the_default(default_model):
+    assert EmotionClassifier.load(engine="torch").model_dir.resolve() == default_model.resolve()
+
+
+@pytest.mark.parametrize(
+    ("text", "label"),
+    [
+        ("i feel so lonely and empty since she left", "sadness"),
+        ("I just got the job!!! best day ever", "joy"),
+        ("you are the love of my life and i adore you", "love"),
+        ("I am furious, this is the third time you cancelled my order", "anger"),
+        ("i am terrified of the dark and cant sleep", "fear"),
+        ("i was shocked and amazed, i never expected that", "surprise"),
+    ],
+)
+def test_obvious_texts(torch_clf, text, label):
+    assert torch_clf(text).label == label
+
+
+def test_emoji_are_read(torch_clf):
+    # The uncased vocabulary has no emoji; named, they carry meaning.
+    assert torch_clf("😡😡😡").label == "anger"
+    assert torch_clf("😭😭").label == "sadness"
+
+
+@pytest.mark.skipif(not (SHARED / "emotion").is_dir(), reason="shared data not beside the checkout")
+def test_card_numbers_reproduce(default_model, torch_clf):
+    committed = json.loads((default_model / "test_metrics.json").read_text())["emotion"]
+    measured = evaluate(torch_clf, load_dataset(SHARED / "emotion").split("test"))
+    assert measured["accuracy"] == pytest.approx(committed["accuracy"], abs=1e-9)
+    assert measured["f1_macro"] == pytest.approx(committed["f1_macro"], abs=1e-9)
+    card = (default_model / "README.md").read_text()
+    assert f"{committed['accuracy'] * 100:.2f}" in card
+
+
+@pytest.mark.skipif(not (SHARED / "emotion").is_dir(), reason="shared data not beside the checkout")
+def test_int8_costs_at_most_03_points(default_model, torch_clf):
+    test = load_dataset(SHARED / "emotion").split("test")
+    fp32 = evaluate(torch_clf, test)
+    int8 = evaluate(EmotionClassifier.load(default_model, engine="onnx-int8"), test)
+    assert abs(int8["accuracy"] - fp32["accuracy"]) <= 0.003
+    assert abs(int8["f1_macro"] - fp32["f1_macro"]) <= 0.003
+
+
+def test_pipeline_loads_the_shipped_dir(default_model):
+    from transformers import pipeline
+
+    pipe = pipeline("text-classification", model=str(default_model), top_k=None)
+    out = pipe("i am so happy for you")
+    assert out[0]["label"] == "joy" and len(out) == 6
