@@ -137,3 +137,12 @@ def test_ray_local_equals_single_process(trained_tiny, tmp_path):
     for a, b in zip(ray_rows, local_rows, strict=True):
         if a["score"]:
             assert float(a["score"]) == pytest.approx(float(b["score"]), abs=1e-5)
+
+
+def test_ray_missing_names_the_extra(monkeypatch, tmp_path):
+    from emotionkit.ray_batch import classify_file_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    src = write_csv(tmp_path / "in.csv", 3)
+    with pytest.raises(ImportError, match=r"pip install 'emotionkit\[ray\]'"):
+        classify_file_ray(src, tmp_path / "out.csv")

@@ -79,5 +79,5 @@ def test_unknown_engine(trained_tiny):
 
 
 def test_missing_model_dir(tmp_path):
-    with pytest.raises((OSError, ValueError)):
+    with pytest.raises(FileNotFoundError, match="no model directory at"):
         EmotionClassifier.load(tmp_path / "nope", engine="torch")

@@ -97,7 +97,9 @@ class EmotionClassifier:
         model_dir = Path(model) if model is not None else default_model_dir()
         if model is None and not model_dir.is_dir():
             raise FileNotFoundError(f"the default model is missing at {model_dir}; pass a model directory")
-        source = str(model_dir) if model_dir.exists() else str(model)
+        if not model_dir.exists():
+            model_dir = _download(str(model))
+        source = str(model_dir)
         meta = {}
         if (model_dir / META_FILE).is_file():
             meta = json.loads((model_dir / META_FILE).read_text("utf-8"))
@@ -194,6 +196,18 @@ class EmotionClassifier:
         if bar is not None:
             bar.close()
         return probs, truncated
+
+
+def _download(hub_id: str) -> Path:
+    """A hub id becomes a local directory (the ONNX cache lives beside the weights)."""
+    from huggingface_hub import snapshot_download  # noqa: PLC0415
+
+    if hub_id.startswith((".", "/", "~")) or hub_id.count("/") > 1:
+        raise FileNotFoundError(f"no model directory at {hub_id}")
+    try:
+        return Path(snapshot_download(hub_id))
+    except Exception as err:  # offline, unknown id, no access: say what was looked for
+        raise FileNotFoundError(f"{hub_id!r} is neither a local model directory nor a reachable hub model: {err}") from None
 
 
 def _choose_engine(engine: str, device: str | None) -> str:
