@@ -57,13 +57,14 @@ def test_int8_costs_at_most_03_points(default_model, torch_clf):
     test = load_dataset(SHARED / "emotion").split("test")
     fp32 = evaluate(torch_clf, test)
     int8 = evaluate(EmotionClassifier.load(default_model, engine="onnx-int8"), test)
-    assert abs(int8["accuracy"] - fp32["accuracy"]) <= 0.003
-    assert abs(int8["f1_macro"] - fp32["f1_macro"]) <= 0.003
+    # "within 0.3 points"; the epsilon absorbs float rounding of 0.929 - 0.926
+    assert abs(int8["accuracy"] - fp32["accuracy"]) <= 0.003 + 1e-9
+    assert abs(int8["f1_macro"] - fp32["f1_macro"]) <= 0.003 + 1e-9
 
 
 def test_pipeline_loads_the_shipped_dir(default_model):
     from transformers import pipeline
 
     pipe = pipeline("text-classification", model=str(default_model), top_k=None)
-    out = pipe("i am so happy for you")
+    out = pipe(["i am so happy for you"])[0]
     assert out[0]["label"] == "joy" and len(out) == 6
