@@ -51,8 +51,10 @@ def test_type_click_and_see_bars(page_server, tmp_path):
         page.click("#classify")
         assert page.inner_text("#error") == "Type a text first."
         page.fill("#text", "I can't believe you remembered my birthday, thank you!")
-        page.click("#classify")
-        page.wait_for_function("document.querySelector('#error').textContent === ''")
+        with page.expect_response("**/predict") as response:
+            page.click("#classify")
+        top_label = response.value.json()[0]["label"]
+        page.wait_for_function(f"document.querySelector('#top').textContent === 'Top emotion: {top_label}'")
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
