@@ -19,6 +19,8 @@ _REPEAT = re.compile(r"([a-zA-Z])\1{2,}")
 
 
 def _emoji(text: str) -> str:
+    if text.isascii():  # no emoji possible: skip the scan (most texts)
+        return text
     try:
         import emoji  # noqa: PLC0415 - core dependency, imported lazily for start-up time
     except ImportError:
