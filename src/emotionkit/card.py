@@ -69,6 +69,7 @@ def collect_facts(model_dir: str | Path) -> dict:
         "tests": tests,
         "versions": versions,
         "reproduce": meta.get("reproduce", ""),
+        "soup": meta.get("soup"),
         "images": sorted(p.name for p in model_dir.glob("*.png")),
     }
 
@@ -166,7 +167,11 @@ def render(facts: dict) -> str:
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
 
+    if facts["soup"]:
+        out += ["", _soup_section(facts["soup"], [d["name"] for d in facts["datasets"]])]
     out += ["", "### Training log", ""]
+    if facts["soup"]:
+        out += [f"Of `{facts['soup']['training_log_of']}`, the run with the best validation score.", ""]
     log_rows = facts["training_log"]
     if log_rows:
         sources = [d["name"] for d in facts["datasets"]]
@@ -194,6 +199,26 @@ def render(facts: dict) -> str:
             "", "## Framework versions", ""]
     out += [f"- {lib} {v}" for lib, v in facts["versions"].items()]
     return "\n".join(out) + "\n"
+
+
+def _soup_section(soup: dict, sources: list[str]) -> str:
+    lines = ["### Weight averaging (greedy model soup)", "",
+             "These weights are the average of the runs marked in the table below, all fine-tuned with the same "
+             "recipe and seed (so the same classifier-head initialisation) and different data order. Runs were "
+             "ranked by validation score and added one by one while the average's validation score did not drop.", ""]
+    head = "| run | seed | data seed | " + " | ".join(f"{s} val accuracy | {s} val macro-F1" for s in sources)
+    lines += [head + " | selection score | in the average |", "|---|---:|---:|" + "---:|" * (2 * len(sources) + 1) + "---|"]
+    rows = [(f"`{r['path']}`", str(r["seed"]), str(r["data_seed"]), r["validation"], "yes" if r["in_soup"] else "no")
+            for r in soup["runs"]]
+    rows.append(("**average**", "", "", soup["validation"], ""))
+    for name, seed, data_seed, v, used in rows:
+        cells = [name, seed, data_seed]
+        for s in sources:
+            cells += [f"{v[f'{s}_accuracy']:.4f}", f"{v[f'{s}_f1_macro']:.4f}"]
+        cells += [f"{v['selection_score']:.4f}", used]
+        lines.append("| " + " | ".join(cells) + " |")
+    lines += ["", "Validation scores here are measured on the saved (rounded) weights."]
+    return "\n".join(lines)
 
 
 def _goemotions_section() -> str:

@@ -106,6 +106,15 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_soup(args: argparse.Namespace) -> int:
+    from emotionkit.soup import make_soup
+
+    command = "emotionkit " + shlex.join(sys.argv[1:])
+    out = make_soup(args.runs, args.output_dir, test=not args.no_test, reproduce=command)
+    print(f"soup saved to {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from emotionkit.onnx_engine import export_onnx
     from emotionkit.predict import default_model_dir
@@ -207,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("export", help="Write ONNX fp32 and int8 graphs into the model directory (checked against PyTorch).")
     p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("soup", help="Average the weights of runs of one recipe (greedy soup, chosen on validation).")
+    p.add_argument("runs", nargs="+", help="Trained model directories (same recipe and seed, different --data-seed).")
+    p.add_argument("--output-dir", required=True, help="Where the averaged model goes (not one of the runs).")
+    p.add_argument("--no-test", action="store_true", help="Skip the test-split evaluation and card.")
+    p.set_defaults(func=cmd_soup)
 
     p = sub.add_parser("bench", help="Benchmark the transformers pipeline and emotionkit's engines side by side.")
     p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")

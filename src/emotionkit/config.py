@@ -71,7 +71,14 @@ class TrainConfig:
     weight_decay: float = field(default=0.01, metadata=_doc("AdamW weight decay."))
     label_smoothing: float = field(default=0.0, metadata=_doc("Label smoothing of the cross-entropy loss."))
     gradient_accumulation_steps: int = field(default=1, metadata=_doc("Batches per optimizer step."))
-    seed: int = field(default=42, metadata=_doc("Random seed for data order, sampling and initialisation."))
+    seed: int = field(default=42, metadata=_doc("Random seed for initialisation and dropout (and data order unless data_seed is set)."))
+    data_seed: int = field(
+        default=-1,
+        metadata=_doc(
+            "Seed for data order and sampling alone (-1: use seed). Runs that share seed share the classifier "
+            "head's initialisation, so their weights can be averaged (emotionkit soup)."
+        ),
+    )
     mixed_precision: str = field(
         default="auto", metadata=_doc("'auto' (bf16/fp16 on GPU, fp32 on CPU), 'fp16', 'bf16' or 'no'.")
     )
@@ -103,6 +110,7 @@ class TrainConfig:
             "max_steps": self.max_steps == -1 or self.max_steps > 0,
             "logging_steps": self.logging_steps > 0,
             "num_workers": self.num_workers >= 0,
+            "data_seed": isinstance(self.data_seed, int) and self.data_seed >= -1,
             "save_dtype": self.save_dtype in ("float32", "float16"),
         }
         expected = {
@@ -118,6 +126,7 @@ class TrainConfig:
             "max_steps": "-1 or > 0",
             "logging_steps": "> 0",
             "num_workers": ">= 0",
+            "data_seed": "-1 or an int >= 0",
             "save_dtype": "float32 or float16",
         }
         for name, ok in checks.items():

@@ -79,6 +79,7 @@ def _precision_args(choice: str) -> dict:
 
 
 def _make_trainer_class():
+    import torch  # noqa: PLC0415
     from transformers import Trainer  # noqa: PLC0415
 
     class MultiSourceTrainer(Trainer):
@@ -98,6 +99,14 @@ def _make_trainer_class():
             merged[f"{metric_key_prefix}_selection_score"] = score
             self.log({f"{metric_key_prefix}_selection_score": score})
             return merged
+
+        def _get_train_sampler(self, train_dataset=None):
+            # Trainer's length-grouped sampler draws from the global RNG (seeded by ``seed``), so
+            # ``data_seed`` alone would not change the data order: give it its own generator.
+            sampler = super()._get_train_sampler(train_dataset)
+            if self.args.data_seed is not None and getattr(sampler, "generator", "absent") is None:
+                sampler.generator = torch.Generator().manual_seed(self.args.data_seed)
+            return sampler
 
     return MultiSourceTrainer
 
@@ -183,7 +192,8 @@ def train(
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, ignore_mismatched_sizes=True
     )
-    train_rows = sample_training_rows(sources, config.seed)
+    data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
+    train_rows = sample_training_rows(sources, data_seed)
     train_data = _encode(tokenizer, train_rows, settings)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
     mix = ", ".join(f"{ds.name} x{w}" for ds, w in sources)
@@ -206,6 +216,7 @@ def train(
         adam_beta2=0.999,
         adam_epsilon=1e-8,
         seed=config.seed,
+        data_seed=None if config.data_seed < 0 else config.data_seed,
         train_sampling_strategy="group_by_length" if config.group_by_length else "random",
         eval_strategy="epoch" if config.max_steps < 0 else "steps",
         save_strategy="epoch" if config.max_steps < 0 else "steps",

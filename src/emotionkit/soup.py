@@ -1,0 +1,179 @@
+"""Weight averaging ("model soup", Wortsman et al., ICML 2022) of fine-tuned runs, chosen on validation.
+
+Runs fine-tuned from the same pretrained encoder with the same ``seed`` (so the same classifier
+head initialisation) and different ``data_seed`` usually lie in one basin of the loss, where the
+average of their weights scores better than each run. Greedy soup: sort the runs by validation
+score, start from the best, and add each next run to the average only if the average's
+validation score does not drop. Test splits are scored once, on the saved result.
+
+    emotionkit soup models/candidate-seed13 models/candidate-ds42 --output-dir models/soup
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from emotionkit.data import load_dataset
+from emotionkit.evaluate import evaluate, write_json
+
+log = logging.getLogger(__name__)
+
+META_FILE = "emotionkit.json"
+WEIGHTS_FILE = "model.safetensors"
+# Files a model directory carries besides weights, metadata, card and plots.
+_COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+           "vocab.json", "merges.txt", "spiece.model", "added_tokens.json")
+SELECTION_RULE = "mean over the training sources of validation macro-F1"
+
+
+class SoupError(ValueError):
+    """The runs cannot be averaged (different architecture, labels, tokenizer or data)."""
+
+
+def _read_run(path: Path) -> dict:
+    from safetensors.torch import load_file  # noqa: PLC0415
+
+    if not (path / WEIGHTS_FILE).is_file() or not (path / META_FILE).is_file():
+        raise SoupError(f"{path}: expected an emotionkit model directory with {WEIGHTS_FILE} and {META_FILE}")
+    meta = json.loads((path / META_FILE).read_text("utf-8"))
+    state = {k: v.float() for k, v in load_file(str(path / WEIGHTS_FILE)).items()}
+    config = json.loads((path / "config.json").read_text("utf-8"))
+    tokenizer = (path / "tokenizer.json").read_bytes() if (path / "tokenizer.json").is_file() else b""
+    return {"path": path, "meta": meta, "state": state, "config": config, "tokenizer": tokenizer}
+
+
+def check_compatible(runs: list[dict]) -> None:
+    """Raise :class:`SoupError` unless every run has the same shapes, labels, tokenizer, settings and data."""
+    first = runs[0]
+    for run in runs[1:]:
+        where = f"{run['path']} vs {first['path']}"
+        if run["state"].keys() != first["state"].keys():
+            diff = sorted(run["state"].keys() ^ first["state"].keys())[:5]
+            raise SoupError(f"{where}: different weight names, e.g. {diff}")
+        for key, tensor in run["state"].items():
+            if tensor.shape != first["state"][key].shape:
+                raise SoupError(f"{where}: {key} has shape {tuple(tensor.shape)}, expected {tuple(first['state'][key].shape)}")
+        if run["config"].get("id2label") != first["config"].get("id2label"):
+            raise SoupError(f"{where}: different labels {run['config'].get('id2label')} vs {first['config'].get('id2label')}")
+        if run["tokenizer"] != first["tokenizer"]:
+            raise SoupError(f"{where}: different tokenizers")
+        if run["meta"]["model"] != first["meta"]["model"]:
+            raise SoupError(f"{where}: different model settings {run['meta']['model']} vs {first['meta']['model']}")
+        if run["meta"]["train"]["data"] != first["meta"]["train"]["data"]:
+            raise SoupError(f"{where}: trained on different data {run['meta']['train']['data']} vs {first['meta']['train']['data']}")
+        if run["meta"]["train"]["seed"] != first["meta"]["train"]["seed"]:
+            log.warning("%s: different seeds, so different classifier-head initialisations; their average may "
+                        "score worse than either (greedy soup then leaves one out)", where)
+
+
+def average(states: list[dict], dtype: str = "float32") -> dict:
+    """Uniform average of state dicts, rounded to ``dtype`` (the precision it will be saved in)."""
+    import torch  # noqa: PLC0415
+
+    out = {}
+    for key in states[0]:
+        mean = torch.stack([s[key] for s in states]).mean(dim=0)
+        out[key] = mean.to(getattr(torch, dtype)).float()
+    return out
+
+
+def _data_paths(meta: dict) -> list[str]:
+    from emotionkit.config import parse_data_spec  # noqa: PLC0415
+
+    return [parse_data_spec(spec)[0] for spec in meta["train"]["data"]]
+
+
+def _validation_scores(clf, state: dict, datasets: list) -> dict:
+    """Load ``state`` into the classifier's PyTorch model and score every source's validation split."""
+    result = clf.engine.model.load_state_dict(state, strict=False)
+    if result.unexpected_keys:
+        raise SoupError(f"weights the model does not have: {result.unexpected_keys[:5]}")
+    scores = {}
+    for ds in datasets:
+        m = evaluate(clf, ds.split("validation"), batch_size=128)
+        scores[f"{ds.name}_accuracy"], scores[f"{ds.name}_f1_macro"] = m["accuracy"], m["f1_macro"]
+    scores["selection_score"] = float(np.mean([scores[f"{ds.name}_f1_macro"] for ds in datasets]))
+    return scores
+
+
+def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True, reproduce: str = "") -> Path:
+    """Greedy soup of ``runs`` into ``output_dir`` (a standard model directory with card)."""
+    from safetensors.torch import save_file  # noqa: PLC0415
+
+    from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+    from emotionkit.train import evaluate_and_card  # noqa: PLC0415
+
+    if len(runs) < 2:
+        raise SoupError(f"a soup needs at least two runs, got {len(runs)}")
+    out = Path(output_dir)
+    paths = [Path(p) for p in runs]
+    if out.resolve() in {p.resolve() for p in paths}:
+        raise SoupError(f"--output-dir {out} is one of the runs; write the soup elsewhere")
+    loaded = [_read_run(p) for p in paths]
+    check_compatible(loaded)
+    save_dtype = loaded[0]["meta"]["train"].get("save_dtype", "float32")
+    datasets = [load_dataset(p) for p in _data_paths(loaded[0]["meta"])]
+
+    clf = EmotionClassifier.load(paths[0], engine="torch")
+    for run in loaded:
+        run["validation"] = _validation_scores(clf, run["state"], datasets)
+        log.info("%s: validation %s", run["path"], run["validation"])
+    ranked = sorted(loaded, key=lambda r: r["validation"]["selection_score"], reverse=True)
+    chosen, best = [ranked[0]], ranked[0]["validation"]
+    steps = []
+    for run in ranked[1:]:
+        trial = average([r["state"] for r in [*chosen, run]], save_dtype)
+        scores = _validation_scores(clf, trial, datasets)
+        kept = scores["selection_score"] >= best["selection_score"]
+        steps.append({"added": str(run["path"]), "validation": scores, "kept": kept})
+        log.info("adding %s: validation %.4f -> %s", run["path"], scores["selection_score"], "kept" if kept else "left out")
+        if kept:
+            chosen.append(run)
+            best = scores
+    state = average([r["state"] for r in chosen], save_dtype)
+
+    staging = out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    import torch  # noqa: PLC0415
+
+    save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
+              str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
+    for name in _COPIED:
+        if (ranked[0]["path"] / name).is_file():
+            shutil.copy2(ranked[0]["path"] / name, staging / name)
+    meta = dict(ranked[0]["meta"])
+    meta["selection_rule"] = (f"greedy weight averaging of {len(loaded)} runs (each run's best epoch by {SELECTION_RULE}); "
+                              "a run joins the average only if the average's validation score does not drop")
+    meta["best_selection_score"] = best["selection_score"]
+    meta["reproduce"] = "\n".join([*(r["meta"].get("reproduce", "") for r in loaded), reproduce]).strip()
+    meta["soup"] = {
+        "runs": [{"path": str(r["path"]), "seed": r["meta"]["train"]["seed"],
+                  "data_seed": r["meta"]["train"].get("data_seed", -1), "epochs": r["meta"]["train"]["epochs"],
+                  "validation": r["validation"], "in_soup": any(r is c for c in chosen)} for r in ranked],
+        "greedy_steps": steps,
+        "validation": best,
+        "training_log_of": str(ranked[0]["path"]),
+    }
+    write_json(meta, staging / META_FILE)
+    out.mkdir(parents=True, exist_ok=True)
+    for stale in ("onnx", "test_metrics.json", "README.md"):
+        target = out / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        elif target.exists():
+            target.unlink()
+    for item in staging.iterdir():
+        item.replace(out / item.name)
+    staging.rmdir()
+    if (ranked[0]["path"] / "training_curve.png").is_file():
+        shutil.copy2(ranked[0]["path"] / "training_curve.png", out / "training_curve.png")
+    if test:
+        extra = [load_dataset(p) for p in meta["train"].get("extra_test", [])]
+        evaluate_and_card(out, datasets, extra)
+    return out

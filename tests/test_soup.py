@@ -1,0 +1,85 @@
+"""Greedy weight averaging of runs (emotionkit soup) on tiny trained models."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from emotionkit.cli import main
+from emotionkit.config import ModelSettings, TrainConfig
+from emotionkit.data import load_dataset
+from emotionkit.evaluate import evaluate
+from emotionkit.predict import EmotionClassifier
+from emotionkit.soup import SoupError, make_soup
+from emotionkit.train import train
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def second_run(tiny_models, tiny_data, tmp_path_factory):
+    """Same recipe and seed as ``trained_tiny``, another data order."""
+    out = tmp_path_factory.mktemp("second") / "model"
+    return train(
+        ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
+        TrainConfig(data=(str(tiny_data),), output_dir=str(out), epochs=2, batch_size=8, logging_steps=2, data_seed=7),
+        test=False,
+    )
+
+
+def _weights(path):
+    return {k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()}
+
+
+def test_data_seed_changes_the_run(trained_tiny, second_run):
+    a, b = _weights(trained_tiny), _weights(second_run)
+    assert json.loads((second_run / "emotionkit.json").read_text())["train"]["data_seed"] == 7
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_soup_is_the_average_of_the_runs_it_keeps(trained_tiny, second_run, tiny_data, tmp_path):
+    out = make_soup([trained_tiny, second_run], tmp_path / "soup", reproduce="emotionkit soup (test)")
+    meta = json.loads((out / "emotionkit.json").read_text())
+    soup = meta["soup"]
+    kept = [r["path"] for r in soup["runs"] if r["in_soup"]]
+    ranked = [r["validation"]["selection_score"] for r in soup["runs"]]
+    assert ranked == sorted(ranked, reverse=True)
+    assert kept[0] == soup["runs"][0]["path"]  # the best run is always in
+    # Greedy: the average is never worse on validation than the best single run.
+    assert soup["validation"]["selection_score"] >= soup["runs"][0]["validation"]["selection_score"]
+    expected = {k: torch.stack([_weights(type(out)(p))[k] for p in kept]).mean(0) for k in _weights(trained_tiny)}
+    got = _weights(out)
+    for key, value in expected.items():
+        assert torch.allclose(got[key], value, atol=1e-6), key
+    # The recorded validation score is what the saved weights score.
+    clf = EmotionClassifier.load(out, engine="torch")
+    measured = evaluate(clf, load_dataset(tiny_data).split("validation"))["f1_macro"]
+    assert measured == pytest.approx(soup["validation"]["selection_score"], abs=1e-9)
+    card = (out / "README.md").read_text()
+    assert "Weight averaging" in card and "emotionkit soup (test)" in card
+    assert (out / "test_metrics.json").is_file() and (out / "tokenizer.json").is_file()
+
+
+def test_soup_refuses_runs_that_do_not_fit(trained_tiny, second_run, tmp_path):
+    other = tmp_path / "other"
+    shutil.copytree(second_run, other)
+    config = json.loads((other / "config.json").read_text())
+    config["id2label"] = {str(i): f"label{i}" for i in range(6)}
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(SoupError, match="different labels"):
+        make_soup([trained_tiny, other], tmp_path / "soup")
+    with pytest.raises(SoupError, match="is one of the runs"):
+        make_soup([trained_tiny, second_run], second_run)
+    with pytest.raises(SoupError, match="at least two runs"):
+        make_soup([trained_tiny], tmp_path / "soup")
+    with pytest.raises(SoupError, match="expected an emotionkit model directory"):
+        make_soup([trained_tiny, tmp_path], tmp_path / "soup")
+    assert not (tmp_path / "soup").exists()
+
+
+def test_soup_cli_reports_a_bad_run_clearly(trained_tiny, tmp_path, capsys):
+    code = main(["soup", str(trained_tiny), str(tmp_path / "missing"), "--output-dir", str(tmp_path / "s")])
+    assert code != 0
+    assert "expected an emotionkit model directory" in capsys.readouterr().err
