@@ -45,9 +45,12 @@ def tree_rss_mb(proc: psutil.Process) -> float:
     return total / 2**20
 
 
-def measure(cmd: list[str]) -> dict:
+def measure(cmd: list[str], log_path: Path) -> dict:
+    # The child's output goes to files, not pipes: Ray Data writes progress to stderr, and a pipe
+    # nobody reads until the end fills up (64 KiB) and blocks the child mid-run.
     start = time.perf_counter()
-    child = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    out_file, err_file = log_path.with_suffix(".out").open("w+b"), log_path.with_suffix(".err").open("w+b")
+    child = subprocess.Popen(cmd, stdout=out_file, stderr=err_file)
     proc = psutil.Process(child.pid)
     peak, samples = 0.0, []
     while child.poll() is None:
@@ -56,7 +59,11 @@ def measure(cmd: list[str]) -> dict:
         samples.append(rss)
         time.sleep(0.2)
     elapsed = time.perf_counter() - start
-    out, err = child.communicate()
+    out_file.seek(0)
+    err_file.seek(0)
+    out, err = out_file.read(), err_file.read()
+    out_file.close()
+    err_file.close()
     if child.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err.decode()[-3000:]}")
     report = json.loads(out)
@@ -79,7 +86,8 @@ def main() -> int:
     runs = []
     for rows in args.rows:
         src = build_file(Path(args.source), rows, work / f"in_{rows}.csv")
-        result = measure([*exe, str(src), str(work / f"out_{rows}.csv"), "--model", args.model, "--json"])
+        result = measure([*exe, str(src), str(work / f"out_{rows}.csv"), "--model", args.model, "--json"],
+                         work / f"single_{rows}")
         runs.append({"mode": "single-process (onnx-int8)", **result})
         print(json.dumps(runs[-1]), file=sys.stderr)
     ray_rows = args.ray_rows or max(args.rows)
@@ -87,7 +95,7 @@ def main() -> int:
     if not src.exists():
         build_file(Path(args.source), ray_rows, src)
     result = measure([*exe, str(src), str(work / f"ray_{ray_rows}.csv"), "--model", args.model, "--engine", "ray",
-                      "--actors", "2", "--threads", "1", "--json"])
+                      "--actors", "2", "--threads", "1", "--json"], work / f"ray_{ray_rows}")
     runs.append({"mode": "ray local (2 actors x 1 thread, onnx-int8)", **result})
     print(json.dumps(runs[-1]), file=sys.stderr)
     same = (work / f"ray_{ray_rows}.csv").read_bytes() == (work / f"out_{ray_rows}.csv").read_bytes()

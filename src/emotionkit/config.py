@@ -71,7 +71,9 @@ class TrainConfig:
     weight_decay: float = field(default=0.01, metadata=_doc("AdamW weight decay."))
     label_smoothing: float = field(default=0.0, metadata=_doc("Label smoothing of the cross-entropy loss."))
     gradient_accumulation_steps: int = field(default=1, metadata=_doc("Batches per optimizer step."))
-    seed: int = field(default=42, metadata=_doc("Random seed for initialisation and dropout (and data order unless data_seed is set)."))
+    seed: int = field(
+        default=42, metadata=_doc("Random seed for initialisation and dropout (and data order unless data_seed is set).")
+    )
     data_seed: int = field(
         default=-1,
         metadata=_doc(

@@ -65,7 +65,8 @@ def check_compatible(runs: list[dict]) -> None:
         if run["meta"]["model"] != first["meta"]["model"]:
             raise SoupError(f"{where}: different model settings {run['meta']['model']} vs {first['meta']['model']}")
         if run["meta"]["train"]["data"] != first["meta"]["train"]["data"]:
-            raise SoupError(f"{where}: trained on different data {run['meta']['train']['data']} vs {first['meta']['train']['data']}")
+            theirs, ours = run["meta"]["train"]["data"], first["meta"]["train"]["data"]
+            raise SoupError(f"{where}: trained on different data {theirs} vs {ours}")
         if run["meta"]["train"]["seed"] != first["meta"]["train"]["seed"]:
             log.warning("%s: different seeds, so different classifier-head initialisations; their average may "
                         "score worse than either (greedy soup then leaves one out)", where)
