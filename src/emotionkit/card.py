@@ -208,7 +208,8 @@ def _soup_section(soup: dict, sources: list[str]) -> str:
              "ranked by validation score and added one by one while the average's validation score did not drop.", ""]
     head = "| run | seed | data seed | " + " | ".join(f"{s} val accuracy | {s} val macro-F1" for s in sources)
     lines += [head + " | selection score | in the average |", "|---|---:|---:|" + "---:|" * (2 * len(sources) + 1) + "---|"]
-    rows = [(f"`{r['path']}`", str(r["seed"]), str(r["data_seed"]), r["validation"], "yes" if r["in_soup"] else "no")
+    rows = [(f"`{r['path']}`", str(r["seed"]), "= seed" if r["data_seed"] < 0 else str(r["data_seed"]), r["validation"],
+             "yes" if r["in_soup"] else "no")
             for r in soup["runs"]]
     rows.append(("**average**", "", "", soup["validation"], ""))
     for name, seed, data_seed, v, used in rows:
