@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import platform
 import random
 import subprocess
 import sys
@@ -71,6 +72,16 @@ def measure(cmd: list[str], log_path: Path) -> dict:
             "peak_tree_rss_mb": peak, "median_tree_rss_mb": sorted(samples)[len(samples) // 2] if samples else None}
 
 
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=str(ROOT / "models" / "emotionkit-minilm"))
@@ -99,7 +110,7 @@ def main() -> int:
     runs.append({"mode": "ray local (2 actors x 1 thread, onnx-int8)", **result})
     print(json.dumps(runs[-1]), file=sys.stderr)
     same = (work / f"ray_{ray_rows}.csv").read_bytes() == (work / f"out_{ray_rows}.csv").read_bytes()
-    results = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpu_count": psutil.cpu_count(),
+    results = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "cpu_count": psutil.cpu_count(), "cpu": _cpu_name(),
                "model": args.model, "runs": runs, "ray_output_identical_to_single_process": same}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
