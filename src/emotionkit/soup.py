@@ -126,6 +126,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         log.info("%s: validation %s", run["path"], run["validation"])
     ranked = sorted(loaded, key=lambda r: r["validation"]["selection_score"], reverse=True)
     chosen, best = [ranked[0]], ranked[0]["validation"]
+    state = average([ranked[0]["state"]], save_dtype)
     steps = []
     for run in ranked[1:]:
         trial = average([r["state"] for r in [*chosen, run]], save_dtype)
@@ -135,8 +136,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         log.info("adding %s: validation %.4f -> %s", run["path"], scores["selection_score"], "kept" if kept else "left out")
         if kept:
             chosen.append(run)
-            best = scores
-    state = average([r["state"] for r in chosen], save_dtype)
+            best, state = scores, trial  # the average just scored is the one saved
 
     staging = out / ".staging"
     shutil.rmtree(staging, ignore_errors=True)
