@@ -102,7 +102,8 @@ def test_resume_after_sigkill_equals_uninterrupted_run(trained_tiny, tmp_path):
     proc = _run([str(src), str(target), *common])
     parts = tmp_path / "cut.csv.parts"
     deadline = time.time() + 300
-    while time.time() < deadline and len(list(parts.glob("part-*"))) < 5:
+    # count finished parts only: "part-*" alone also matches the one being written (part-N.csv.tmp)
+    while time.time() < deadline and len(list(parts.glob("part-*.csv"))) < 5:
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
