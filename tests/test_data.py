@@ -130,3 +130,22 @@ def test_styleset_has_50_per_emotion_and_styles():
     assert min(per_label.values()) >= 50
     assert {r.style for r in rows} >= {"review", "support_ticket", "work_email", "chat_emoji", "all_caps", "slang_typos", "long"}
     assert len({r.text for r in rows}) == len(rows)
+
+
+def _words(text):
+    import re
+
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def test_stylemix_is_disjoint_from_styleset():
+    """The training set of styles must not leak the evaluation set, not even as near-copies."""
+    from conftest import ROOT, STYLESET
+
+    evaluation = [_words(r.text) for r in read_file(STYLESET)]
+    mix = load_dataset(ROOT / "data" / "stylemix")
+    assert set(mix.splits) == {"train", "validation"} and len(mix.split("train")) > 800
+    for row in [*mix.split("train"), *mix.split("validation")]:
+        words = _words(row.text)
+        closest = max(len(words & other) / len(words | other) for other in evaluation)
+        assert closest < 0.5, f"stylemix text too close to a styleset text: {row.text!r}"
