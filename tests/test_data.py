@@ -1,4 +1,5 @@
 import json
+import re
 
 import pytest
 from conftest import SHARED
@@ -133,8 +134,6 @@ def test_styleset_has_50_per_emotion_and_styles():
 
 
 def _words(text):
-    import re
-
     return set(re.findall(r"\w+", text.lower()))
 
 
