@@ -2,7 +2,7 @@ import json
 import re
 
 import pytest
-from conftest import SHARED
+from conftest import ROOT, SHARED, STYLESET
 
 from emotionkit.data import DataError, goemotions_mapping, load_dataset, read_file
 from emotionkit.labels import LABELS
@@ -123,8 +123,6 @@ def test_shared_goemotions_loads():
 
 
 def test_styleset_has_50_per_emotion_and_styles():
-    from conftest import STYLESET
-
     rows = read_file(STYLESET)
     assert len(rows) >= 300
     per_label = {lab: sum(1 for r in rows if r.label == i) for i, lab in enumerate(LABELS)}
@@ -139,8 +137,6 @@ def _words(text):
 
 def test_stylemix_is_disjoint_from_styleset():
     """The training set of styles must not leak the evaluation set, not even as near-copies."""
-    from conftest import ROOT, STYLESET
-
     evaluation = [_words(r.text) for r in read_file(STYLESET)]
     mix = load_dataset(ROOT / "data" / "stylemix")
     assert set(mix.splits) == {"train", "validation"} and len(mix.split("train")) > 800
