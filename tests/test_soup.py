@@ -83,3 +83,25 @@ def test_soup_cli_reports_a_bad_run_clearly(trained_tiny, tmp_path, capsys):
     code = main(["soup", str(trained_tiny), str(tmp_path / "missing"), "--output-dir", str(tmp_path / "s")])
     assert code != 0
     assert "expected an emotionkit model directory" in capsys.readouterr().err
+
+
+def test_a_continued_run_lists_the_chain_and_can_join_a_soup(trained_tiny, second_run, tiny_data, tmp_path):
+    # One more short epoch from a finished run: its card must give the commands that made the base.
+    continued = train(
+        ModelSettings(base_model=str(trained_tiny), max_length=32),
+        TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "cont"), epochs=1, batch_size=8,
+                    learning_rate=2e-5),
+        test=False,
+        reproduce="emotionkit train --base-model (test)",
+    )
+    meta = json.loads((continued / "emotionkit.json").read_text())
+    assert meta["reproduce"].splitlines() == ["emotionkit train (test fixture)", "emotionkit train --base-model (test)"]
+    # Another base model is allowed in a soup (a warning), other model settings are not.
+    out = make_soup([second_run, continued], tmp_path / "soup", test=False)
+    assert (out / "model.safetensors").is_file()
+    shorter = tmp_path / "shorter"
+    shutil.copytree(continued, shorter)
+    meta["model"]["max_length"] = 16
+    (shorter / "emotionkit.json").write_text(json.dumps(meta))
+    with pytest.raises(SoupError, match="different model settings"):
+        make_soup([second_run, shorter], tmp_path / "soup2", test=False)

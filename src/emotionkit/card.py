@@ -35,6 +35,9 @@ _PROVENANCE = {
     "lower-cased with punctuation removed; the 16,000 / 2,000 / 2,000 split. Terms: educational and research use.",
     "goemotions": "GoEmotions (Demszky et al., ACL 2020): English Reddit comments, official split, CC BY 4.0; "
     "27 labels mapped onto our six (see the mapping below).",
+    "stylemix": "emotionkit's own hand-written messages in seven registers (reviews, support tickets, work email, "
+    "chat with emoji, ALL CAPS, slang, long), kept apart from the style set it is scored on; Apache-2.0 "
+    "(data/stylemix/README.md).",
 }
 
 
@@ -69,6 +72,7 @@ def collect_facts(model_dir: str | Path) -> dict:
         "tests": tests,
         "versions": versions,
         "reproduce": meta.get("reproduce", ""),
+        "provenance": meta.get("provenance", ""),
         "soup": meta.get("soup"),
         "images": sorted(p.name for p in model_dir.glob("*.png")),
     }
@@ -166,6 +170,8 @@ def render(facts: dict) -> str:
             f"length-grouped batches. Best checkpoint chosen by: {facts['selection_rule']}."]
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
+    if facts["provenance"]:
+        out += ["", facts["provenance"]]
 
     if facts["soup"]:
         out += ["", _soup_section(facts["soup"], [d["name"] for d in facts["datasets"]])]

@@ -62,7 +62,13 @@ def check_compatible(runs: list[dict]) -> None:
             raise SoupError(f"{where}: different labels {run['config'].get('id2label')} vs {first['config'].get('id2label')}")
         if run["tokenizer"] != first["tokenizer"]:
             raise SoupError(f"{where}: different tokenizers")
-        if run["meta"]["model"] != first["meta"]["model"]:
+        theirs, ours = dict(run["meta"]["model"]), dict(first["meta"]["model"])
+        if theirs.pop("base_model") != ours.pop("base_model"):
+            # A run continued from a soup of runs of the same encoder is still averageable; greedy
+            # soup keeps it only if validation says so.
+            log.warning("%s: different base models %s vs %s", where, run["meta"]["model"]["base_model"],
+                        first["meta"]["model"]["base_model"])
+        if theirs != ours:
             raise SoupError(f"{where}: different model settings {run['meta']['model']} vs {first['meta']['model']}")
         if run["meta"]["train"]["data"] != first["meta"]["train"]["data"]:
             theirs, ours = run["meta"]["train"]["data"], first["meta"]["train"]["data"]

@@ -277,7 +277,7 @@ def train(
         ],
         "training_log": rows,
         "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
-        "reproduce": reproduce,
+        "reproduce": "\n".join([*_base_chain(base), reproduce]).strip(),
     }
     write_json(meta, staging / META_FILE)
     for item in staging.iterdir():
@@ -292,6 +292,15 @@ def train(
     if test:
         evaluate_and_card(out, [ds for ds, _ in sources], [load_dataset(p) for p in config.extra_test])
     return out
+
+
+def _base_chain(base: str) -> list[str]:
+    """The commands that made ``base`` when it is an emotionkit model directory (a continued run's
+    card then lists the whole chain, not just its last step)."""
+    meta = Path(base) / META_FILE
+    if not meta.is_file():
+        return []
+    return [json.loads(meta.read_text("utf-8")).get("reproduce", "")]
 
 
 def _set_config_dtype(path: Path, dtype: str) -> None:
