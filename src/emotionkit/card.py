@@ -73,6 +73,7 @@ def collect_facts(model_dir: str | Path) -> dict:
         "versions": versions,
         "reproduce": meta.get("reproduce", ""),
         "provenance": meta.get("provenance", ""),
+        "cpu_engine_reason": meta.get("cpu_engine_reason", ""),
         "soup": meta.get("soup"),
         "images": sorted(p.name for p in model_dir.glob("*.png")),
     }
@@ -151,6 +152,8 @@ def render(facts: dict) -> str:
                 "(emoji become their names, e.g. 😂 -> \"(face with tears of joy)\"); a plain `pipeline` does not, so "
                 "on text with emoji use `emotionkit.textnorm.normalize` first or the emotionkit API."]
 
+    if facts["cpu_engine_reason"]:
+        out += ["", f"CPU engine: {facts['cpu_engine_reason']}"]
     out += ["", "## Training", "", "### Data", ""]
     for d in facts["datasets"]:
         out.append(f"- **{d['name']}** (`{d['source']}`), sampling weight {d['weight']}, "
