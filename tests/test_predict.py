@@ -81,3 +81,13 @@ def test_unknown_engine(trained_tiny):
 def test_missing_model_dir(tmp_path):
     with pytest.raises(FileNotFoundError, match="no model directory at"):
         EmotionClassifier.load(tmp_path / "nope", engine="torch")
+
+
+def test_auto_engine_follows_the_models_cpu_engine():
+    from emotionkit.predict import _choose_engine
+
+    assert _choose_engine("auto", "cpu") == "onnx-int8"
+    assert _choose_engine("auto", "cpu", "onnx") == "onnx"
+    assert _choose_engine("onnx-int8", "cpu", "onnx") == "onnx-int8"  # an explicit engine wins
+    with pytest.raises(ValueError, match="cpu_engine must be torch, onnx or onnx-int8, got 'int4'"):
+        _choose_engine("auto", "cpu", "int4")
