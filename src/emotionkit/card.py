@@ -72,7 +72,6 @@ def collect_facts(model_dir: str | Path) -> dict:
         "tests": tests,
         "versions": versions,
         "reproduce": meta.get("reproduce", ""),
-        "provenance": meta.get("provenance", ""),
         "cpu_engine_reason": meta.get("cpu_engine_reason", ""),
         "soup": meta.get("soup"),
         "images": sorted(p.name for p in model_dir.glob("*.png")),
@@ -173,8 +172,6 @@ def render(facts: dict) -> str:
             f"length-grouped batches. Best checkpoint chosen by: {facts['selection_rule']}."]
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
-    if facts["provenance"]:
-        out += ["", facts["provenance"]]
 
     if facts["soup"]:
         out += ["", _soup_section(facts["soup"], [d["name"] for d in facts["datasets"]])]

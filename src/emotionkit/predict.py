@@ -216,7 +216,7 @@ def _choose_engine(engine: str, device: str | None, cpu_engine: str = "onnx-int8
     graph costs more than 0.3 points of test accuracy or macro-F1 names ``onnx``)."""
     if engine != "auto":
         return engine
-    if cpu_engine not in ("torch", "onnx", "onnx-int8"):
+    if cpu_engine == "auto" or cpu_engine not in ENGINES:
         raise ValueError(f"the model's cpu_engine must be torch, onnx or onnx-int8, got {cpu_engine!r}")
     import torch  # noqa: PLC0415
 
