@@ -99,6 +99,10 @@ def test_a_continued_run_lists_the_chain_and_can_join_a_soup(trained_tiny, secon
     # Another base model is allowed in a soup (a warning), other model settings are not.
     out = make_soup([second_run, continued], tmp_path / "soup", test=False)
     assert (out / "model.safetensors").is_file()
+    # Souped with its own base, the base's command is listed once, ahead of the continued run's.
+    with_base = make_soup([trained_tiny, continued], tmp_path / "soup_base", test=False, reproduce="emotionkit soup (test)")
+    lines = json.loads((with_base / "emotionkit.json").read_text())["reproduce"].splitlines()
+    assert lines == ["emotionkit train (test fixture)", "emotionkit train --base-model (test)", "emotionkit soup (test)"]
     shorter = tmp_path / "shorter"
     shutil.copytree(continued, shorter)
     meta["model"]["max_length"] = 16

@@ -158,7 +158,9 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     meta["selection_rule"] = (f"greedy weight averaging of {len(loaded)} runs (each run's best epoch by {SELECTION_RULE}); "
                               "a run joins the average only if the average's validation score does not drop")
     meta["best_selection_score"] = best["selection_score"]
-    meta["reproduce"] = "\n".join([*(r["meta"].get("reproduce", "") for r in loaded), reproduce]).strip()
+    # A run continued from another run of the soup repeats that run's commands: list each once, in order.
+    lines = [line for r in loaded for line in r["meta"].get("reproduce", "").splitlines() if line.strip()]
+    meta["reproduce"] = "\n".join(dict.fromkeys([*lines, reproduce.strip()])).strip()
     meta["soup"] = {
         "runs": [{"path": str(r["path"]), "seed": r["meta"]["train"]["seed"],
                   "data_seed": r["meta"]["train"].get("data_seed", -1), "epochs": r["meta"]["train"]["epochs"],
