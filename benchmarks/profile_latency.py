@@ -1,4 +1,6 @@
-"""Where single-text latency goes: normalization, tokenization, the ONNX int8 forward, the whole call.
+"""Where single-text latency goes: normalization, tokenization, the forward pass, the whole call.
+
+The shipped model runs on its CPU default engine (ONNX int8, or fp32 where its card says why not).
 
     python benchmarks/profile_latency.py
 """
@@ -12,7 +14,7 @@ from emotionkit.data import load_dataset
 from emotionkit.textnorm import normalize
 
 texts = [e.text for e in load_dataset("../shared/data/emotion").split("test")][:300]
-clf = EmotionClassifier.load(engine="onnx-int8")
+clf = EmotionClassifier.load()
 clf(texts[:20])  # warm-up
 
 
@@ -35,6 +37,6 @@ def forward_ms() -> float:
 
 print("normalize (emoji) ms/text", round(per_text_ms(lambda t: normalize(t, ("emoji",))), 4))
 print("tokenize ms/text", round(per_text_ms(lambda t: clf.tokenizer([t], truncation=True, max_length=128)), 4))
-print("onnx int8 forward ms/text", round(forward_ms(), 3))
+print(f"{clf.engine.name} forward ms/text", round(forward_ms(), 3))
 print("full clf(text) ms/text", round(per_text_ms(clf), 3))
 print("mean tokens", float(np.mean([e["input_ids"].shape[1] for e in encoded])))

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from emotionkit import EmotionClassifier
+from emotionkit.labels import LABELS
 from emotionkit.onnx_engine import FP32, INT8, MANIFEST, ONNX_DIR, check_cache, export_onnx
 
 pytestmark = pytest.mark.slow
@@ -37,6 +38,22 @@ def test_export_refuses_a_mismatching_graph(model_copy, monkeypatch):
     with pytest.raises(onnx_engine.ExportError, match="fp32 ONNX logits differ"):
         export_onnx(model_copy)
     assert not list((model_copy / ONNX_DIR).glob("*.onnx*"))  # nothing written, no temp left
+
+
+def test_an_int8_graph_that_misses_parity_leaves_fp32_usable(model_copy, monkeypatch, capsys):
+    from emotionkit import onnx_engine
+    from emotionkit.cli import main
+
+    monkeypatch.setattr(onnx_engine, "INT8_MAX_PROB_DIFF", -1.0)  # no int8 graph can pass
+    assert main(["export", "--model", str(model_copy)]) == 1
+    assert "int8 refused" in capsys.readouterr().err
+    manifest = json.loads((model_copy / ONNX_DIR / MANIFEST).read_text())
+    assert manifest["int8_error"].startswith("int8 ONNX differs") and set(manifest["files"]) == {FP32}
+    assert not (model_copy / ONNX_DIR / INT8).exists() and not list((model_copy / ONNX_DIR).glob("*.tmp"))
+    assert check_cache(model_copy, FP32) is None
+    assert EmotionClassifier.load(model_copy, engine="onnx")("so happy").label in LABELS
+    with pytest.raises(onnx_engine.ExportError, match="no int8 graph for this model"):
+        EmotionClassifier.load(model_copy, engine="onnx-int8")
 
 
 @pytest.mark.parametrize("engine", ["onnx", "onnx-int8"])

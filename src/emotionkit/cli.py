@@ -122,6 +122,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     model_dir = Path(args.model) if args.model else default_model_dir()
     manifest = export_onnx(model_dir, log=lambda msg: print(msg, file=sys.stderr))
     _print_json(manifest)
+    if manifest["int8_error"]:
+        print(f"emotionkit export: fp32 graph written; int8 refused: {manifest['int8_error']}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -117,7 +117,9 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
     """Export fp32 and int8 graphs into ``model_dir/onnx/`` after checking them against PyTorch.
 
     Returns the manifest (tolerances and the measured differences). Raises
-    :class:`ExportError`, leaving existing files untouched, when a graph does not match.
+    :class:`ExportError`, leaving existing files untouched, when the fp32 graph does not match.
+    When only the int8 graph does not match, the fp32 graph is still written, the int8 one is
+    not (an older one is removed), and the manifest's ``int8_error`` says why.
     """
     import torch  # noqa: PLC0415
     from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
@@ -172,6 +174,7 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
         if fp32_diff > FP32_MAX_LOGIT_DIFF:
             raise ExportError(f"fp32 ONNX logits differ from PyTorch by {fp32_diff:.2e} > {FP32_MAX_LOGIT_DIFF:.0e}")
         # Dynamic quantization: int8 weights, activations quantized per batch at run time.
+        int8_error = None
         quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
         int8_logits = run(tmp_int8)
         int8_diff = float(np.abs(_softmax(int8_logits) - _softmax(reference)).max())
@@ -182,10 +185,11 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
         same = int8_logits.argmax(1) == reference.argmax(1)
         agreement = float(same[decisive].mean()) if decisive.any() else 1.0
         if int8_diff > INT8_MAX_PROB_DIFF or agreement < INT8_MIN_AGREEMENT:
-            raise ExportError(
+            int8_error = (
                 f"int8 ONNX differs from PyTorch: max probability difference {int8_diff:.3f} "
                 f"(limit {INT8_MAX_PROB_DIFF}), top-label agreement {agreement:.2%} (limit {INT8_MIN_AGREEMENT:.0%})"
             )
+            tmp_int8.unlink()
     except BaseException:
         tmp_fp32.unlink(missing_ok=True)
         tmp_int8.unlink(missing_ok=True)
@@ -201,15 +205,22 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
         "int8_max_prob_diff": int8_diff,
         "int8_top_label_agreement": agreement,
         "int8_tolerance": {"max_prob_diff": INT8_MAX_PROB_DIFF, "min_agreement": INT8_MIN_AGREEMENT},
+        "int8_error": int8_error,
         "files": {},
     }
     tmp_fp32.replace(out / FP32)
-    tmp_int8.replace(out / INT8)
-    manifest["files"] = {FP32: _sha256(out / FP32), INT8: _sha256(out / INT8)}
+    manifest["files"] = {FP32: _sha256(out / FP32)}
+    if int8_error:
+        (out / INT8).unlink(missing_ok=True)
+    else:
+        tmp_int8.replace(out / INT8)
+        manifest["files"][INT8] = _sha256(out / INT8)
     tmp_manifest = out / (MANIFEST + ".tmp")
     tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     tmp_manifest.replace(out / MANIFEST)
-    if log:
+    if log and int8_error:
+        log(f"exported {out / FP32} (fp32 max logit diff {fp32_diff:.1e}); no int8 graph: {int8_error}")
+    elif log:
         log(f"exported {out / FP32} and {out / INT8} (fp32 max logit diff {fp32_diff:.1e}, int8 agreement {agreement:.0%})")
     return manifest
 
@@ -246,7 +257,10 @@ class OnnxEngine:
         problem = check_cache(model_dir, name)
         if problem:
             print(f"emotionkit: ONNX graph {model_dir / ONNX_DIR / name} is {problem}; exporting it now", file=sys.stderr)
-            export_onnx(model_dir, log=lambda msg: print(f"emotionkit: {msg}", file=sys.stderr))
+            manifest = export_onnx(model_dir, log=lambda msg: print(f"emotionkit: {msg}", file=sys.stderr))
+            if quantized and manifest["int8_error"]:
+                raise ExportError(f"{model_dir}: no int8 graph for this model ({manifest['int8_error']}); "
+                                  "use engine='onnx' (fp32) or 'torch'")
         return cls(model_dir / ONNX_DIR / name, threads, "onnx-int8" if quantized else "onnx-fp32")
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
