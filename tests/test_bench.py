@@ -25,3 +25,17 @@ def test_bench_json_rows(trained_tiny, tiny_data, tmp_path, capsys):
     assert results["rows"][0]["accuracy"] == results["rows"][1]["accuracy"]
     saved = json.loads(next(tmp_path.glob("bench-*.json")).read_text())
     assert saved["rows"] == results["rows"]
+
+
+def test_bench_leaves_out_an_int8_graph_the_export_refused(trained_tiny, tiny_data, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from emotionkit import onnx_engine
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny, model, ignore=shutil.ignore_patterns(onnx_engine.ONNX_DIR))
+    monkeypatch.setattr(onnx_engine, "INT8_MAX_PROB_DIFF", -1.0)  # the export writes fp32 only
+    rc = main(["bench", "--model", str(model), "--data", str(tiny_data), "--repeats", "1", "--latency-calls", "2",
+               "--contenders", "emotionkit-onnx-fp32", "emotionkit-onnx-int8", "--results-dir", str(tmp_path), "--json"])
+    assert rc == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)["rows"]] == ["emotionkit-onnx-fp32"]
