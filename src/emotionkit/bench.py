@@ -142,9 +142,11 @@ def run_benchmark(
     examples = load_dataset(data).split(split)[: limit or None]
     texts, labels = [e.text for e in examples], [e.label for e in examples]
     model_dir = str(model_dir)
-    if any("onnx" in c for c in contenders) and check_cache(Path(model_dir), FP32):
+    int8 = any("int8" in c for c in contenders)
+    if any("onnx" in c for c in contenders) and (check_cache(Path(model_dir), FP32)
+                                                  or (int8 and check_cache(Path(model_dir), INT8))):
         export_onnx(model_dir)  # export outside the timed children
-    if any("int8" in c for c in contenders) and check_cache(Path(model_dir), INT8):
+    if int8 and check_cache(Path(model_dir), INT8):
         # The export refused an int8 graph for this model (it missed the parity check against PyTorch).
         manifest = json.loads((Path(model_dir) / ONNX_DIR / MANIFEST).read_text("utf-8"))
         log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender",
