@@ -54,6 +54,10 @@ def test_an_int8_graph_that_misses_parity_leaves_fp32_usable(model_copy, monkeyp
     assert EmotionClassifier.load(model_copy, engine="onnx")("so happy").label in LABELS
     with pytest.raises(onnx_engine.ExportError, match="no int8 graph for this model"):
         EmotionClassifier.load(model_copy, engine="onnx-int8")
+    # auto falls back to the fp32 graph, and the recorded refusal is not exported again.
+    capsys.readouterr()
+    assert EmotionClassifier.load(model_copy, engine="auto", device="cpu").engine.name == "onnx-fp32"
+    assert "exporting it now" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("engine", ["onnx", "onnx-int8"])

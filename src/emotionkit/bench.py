@@ -10,7 +10,6 @@ one JSON results file.
 
 from __future__ import annotations
 
-import json
 import logging
 import multiprocessing as mp
 import platform
@@ -132,7 +131,7 @@ def run_benchmark(
     import torch  # noqa: PLC0415
 
     from emotionkit.data import load_dataset  # noqa: PLC0415
-    from emotionkit.onnx_engine import FP32, INT8, MANIFEST, ONNX_DIR, check_cache, export_onnx  # noqa: PLC0415
+    from emotionkit.onnx_engine import FP32, INT8, check_cache, export_onnx, int8_refusal  # noqa: PLC0415
     from emotionkit.runtime import cpu_threads  # noqa: PLC0415
 
     if repeats < 1 or latency_calls < 1 or batch_size < 1:
@@ -146,11 +145,9 @@ def run_benchmark(
     if any("onnx" in c for c in contenders) and (check_cache(Path(model_dir), FP32)
                                                   or (int8 and check_cache(Path(model_dir), INT8))):
         export_onnx(model_dir)  # export outside the timed children
-    if int8 and check_cache(Path(model_dir), INT8):
-        # The export refused an int8 graph for this model (it missed the parity check against PyTorch).
-        manifest = json.loads((Path(model_dir) / ONNX_DIR / MANIFEST).read_text("utf-8"))
+    if int8 and int8_refusal(model_dir):
         log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender",
-                    model_dir, manifest.get("int8_error"))
+                    model_dir, int8_refusal(model_dir))
         contenders = [c for c in contenders if "int8" not in c]
     ctx = mp.get_context("spawn")
     rows = []

@@ -55,6 +55,10 @@ class ExportError(RuntimeError):
     """The exported graph did not match PyTorch within tolerance; nothing was written."""
 
 
+class Int8RefusedError(ExportError):
+    """This model's int8 graph missed the parity check; its fp32 graph is there to use."""
+
+
 def _onnx_deps():
     try:
         import onnx  # noqa: PLC0415
@@ -225,6 +229,17 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
     return manifest
 
 
+def int8_refusal(model_dir: str | Path) -> str | None:
+    """Why the last export of these very weights refused an int8 graph, or ``None``."""
+    try:
+        manifest = json.loads((Path(model_dir) / ONNX_DIR / MANIFEST).read_text("utf-8"))
+    except (OSError, ValueError):
+        return None
+    if manifest.get("source_fingerprint") != source_fingerprint(Path(model_dir)):
+        return None
+    return manifest.get("int8_error")
+
+
 def check_cache(model_dir: Path, name: str) -> str | None:
     """Why the cached graph ``name`` cannot be used, or ``None`` when it is fresh and intact."""
     out = model_dir / ONNX_DIR
@@ -255,12 +270,14 @@ class OnnxEngine:
         model_dir = Path(model_dir)
         name = INT8 if quantized else FP32
         problem = check_cache(model_dir, name)
-        if problem:
+        # A refusal recorded for these weights stands: exporting again would only refuse again.
+        refused = int8_refusal(model_dir) if quantized and problem else None
+        if problem and not refused:
             print(f"emotionkit: ONNX graph {model_dir / ONNX_DIR / name} is {problem}; exporting it now", file=sys.stderr)
-            manifest = export_onnx(model_dir, log=lambda msg: print(f"emotionkit: {msg}", file=sys.stderr))
-            if quantized and manifest["int8_error"]:
-                raise ExportError(f"{model_dir}: no int8 graph for this model ({manifest['int8_error']}); "
-                                  "use engine='onnx' (fp32) or 'torch'")
+            refused = export_onnx(model_dir, log=lambda msg: print(f"emotionkit: {msg}", file=sys.stderr))["int8_error"]
+        if quantized and refused:
+            raise Int8RefusedError(f"{model_dir}: no int8 graph for this model ({refused}); "
+                                   "use engine='onnx' (fp32) or 'torch'")
         return cls(model_dir / ONNX_DIR / name, threads, "onnx-int8" if quantized else "onnx-fp32")
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:

@@ -113,9 +113,16 @@ class EmotionClassifier:
         if chosen == "torch":
             runner = TorchEngine(source, device=device, threads=threads)
         else:
-            from emotionkit.onnx_engine import OnnxEngine  # noqa: PLC0415
+            from emotionkit.onnx_engine import Int8RefusedError, OnnxEngine  # noqa: PLC0415
 
-            runner = OnnxEngine.for_model(model_dir, quantized=chosen == "onnx-int8", threads=threads)
+            try:
+                runner = OnnxEngine.for_model(model_dir, quantized=chosen == "onnx-int8", threads=threads)
+            except Int8RefusedError as err:
+                if engine != "auto":
+                    raise
+                # auto never fails for want of int8: the fp32 graph passed its parity check.
+                print(f"emotionkit: {err}; auto uses ONNX fp32", file=sys.stderr)
+                runner = OnnxEngine.for_model(model_dir, quantized=False, threads=threads)
         return cls(model_dir, runner, tokenizer, labels, tuple(settings.get("normalize", ())), max_length)
 
     # ------------------------------------------------------------------ predict
@@ -213,7 +220,7 @@ def _download(hub_id: str) -> Path:
 
 def _choose_engine(engine: str, device: str | None, cpu_engine: str = "onnx-int8") -> str:
     """``cpu_engine``: what a model directory's metadata names as its CPU default (a model whose int8
-    graph costs more than 0.3 points of test accuracy or macro-F1 names ``onnx``)."""
+    graph costs more than 0.3 points of test accuracy or macro-F1, or has none, names ``onnx``)."""
     if engine != "auto":
         return engine
     if cpu_engine == "auto" or cpu_engine not in ENGINES:
