@@ -12,7 +12,7 @@ from emotionkit.config import ModelSettings, TrainConfig
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import evaluate
 from emotionkit.predict import EmotionClassifier
-from emotionkit.soup import SoupError, make_soup
+from emotionkit.soup import SoupError, average, make_soup, run_count
 from emotionkit.train import train
 
 pytestmark = pytest.mark.slow
@@ -60,6 +60,37 @@ def test_soup_is_the_average_of_the_runs_it_keeps(trained_tiny, second_run, tiny
     card = (out / "README.md").read_text()
     assert "Weight averaging" in card and "emotionkit soup (test)" in card
     assert (out / "test_metrics.json").is_file() and (out / "tokenizer.json").is_file()
+
+
+def test_a_soup_offered_to_a_soup_counts_as_the_runs_it_averages(trained_tiny, second_run, tmp_path):
+    inner = make_soup([trained_tiny, second_run], tmp_path / "inner", test=False)
+    inner_meta = json.loads((inner / "emotionkit.json").read_text())
+    inner_kept = [r["path"] for r in inner_meta["soup"]["runs"] if r["in_soup"]]
+    assert run_count(inner_meta) == len(inner_kept)
+
+    outer = make_soup([inner, second_run], tmp_path / "outer", test=False)
+    soup = json.loads((outer / "emotionkit.json").read_text())["soup"]
+    entry = next(r for r in soup["runs"] if r["path"] == str(inner))
+    assert entry["weight"] == len(inner_kept) and entry["soup_of"] == inner_kept
+    if soup["runs"][0]["path"] == str(inner):  # the log shown is a real run's, never the inner soup's
+        assert soup["training_log_of"] == inner_meta["soup"]["training_log_of"]
+    kept = [r for r in soup["runs"] if r["in_soup"]]
+    total = sum(r["weight"] for r in kept)
+    expected = {k: sum(_weights(type(outer)(r["path"]))[k] * r["weight"] for r in kept) / total
+                for k in _weights(trained_tiny)}
+    got = _weights(outer)
+    for key, value in expected.items():
+        assert torch.allclose(got[key], value, atol=1e-6), key
+
+
+def test_average_weights_runs_and_refuses_bad_weights():
+    a, b = {"w": torch.zeros(2)}, {"w": torch.ones(2)}
+    assert torch.allclose(average([a, b], weights=[3, 1])["w"], torch.full((2,), 0.25))
+    assert torch.allclose(average([a, b])["w"], torch.full((2,), 0.5))
+    with pytest.raises(SoupError, match="one positive weight per run"):
+        average([a, b], weights=[1])
+    with pytest.raises(SoupError, match="one positive weight per run"):
+        average([a, b], weights=[1, 0])
 
 
 def test_soup_refuses_runs_that_do_not_fit(trained_tiny, second_run, tmp_path):

@@ -211,15 +211,17 @@ def _soup_section(soup: dict, sources: list[str]) -> str:
     lines = ["### Weight averaging (greedy model soup)", "",
              "These weights are the average of the runs marked in the table below, all fine-tuned with the same "
              "recipe and seed (so the same classifier-head initialisation) and different data order. Runs were "
-             "ranked by validation score and added one by one while the average's validation score did not drop.", ""]
-    head = "| run | seed | data seed | " + " | ".join(f"{s} val accuracy | {s} val macro-F1" for s in sources)
-    lines += [head + " | selection score | in the average |", "|---|---:|---:|" + "---:|" * (2 * len(sources) + 1) + "---|"]
-    rows = [(f"`{r['path']}`", str(r["seed"]), "= seed" if r["data_seed"] < 0 else str(r["data_seed"]), r["validation"],
+             "ranked by validation score and added one by one while the average's validation score did not drop. "
+             "A run that is itself a soup counts as the runs it averages (its weight).", ""]
+    head = "| run | weight | seed | data seed | " + " | ".join(f"{s} val accuracy | {s} val macro-F1" for s in sources)
+    lines += [head + " | selection score | in the average |", "|---|---:|---:|---:|" + "---:|" * (2 * len(sources) + 1) + "---|"]
+    rows = [(f"`{r['path']}`" + (f" (soup of {', '.join(f'`{p}`' for p in r['soup_of'])})" if r.get("soup_of") else ""),
+             str(r.get("weight", 1)), str(r["seed"]), "= seed" if r["data_seed"] < 0 else str(r["data_seed"]), r["validation"],
              "yes" if r["in_soup"] else "no")
             for r in soup["runs"]]
-    rows.append(("**average**", "", "", soup["validation"], ""))
-    for name, seed, data_seed, v, used in rows:
-        cells = [name, seed, data_seed]
+    rows.append(("**average**", "", "", "", soup["validation"], ""))
+    for name, weight, seed, data_seed, v, used in rows:
+        cells = [name, weight, seed, data_seed]
         for s in sources:
             cells += [f"{v[f'{s}_accuracy']:.4f}", f"{v[f'{s}_f1_macro']:.4f}"]
         cells += [f"{v['selection_score']:.4f}", used]

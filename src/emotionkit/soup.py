@@ -6,6 +6,10 @@ average of their weights scores better than each run. Greedy soup: sort the runs
 score, start from the best, and add each next run to the average only if the average's
 validation score does not drop. Test splits are scored once, on the saved result.
 
+A soup may itself be a run of a new soup: it then counts as the runs it averages (its weight is
+their number), so souping a shipped soup with new runs gives the uniform average of all the runs
+underneath, as if the original runs had been offered again.
+
     emotionkit soup models/candidate-seed13 models/candidate-ds42 --output-dir models/soup
 """
 
@@ -44,7 +48,16 @@ def _read_run(path: Path) -> dict:
     state = {k: v.float() for k, v in load_file(str(path / WEIGHTS_FILE)).items()}
     config = json.loads((path / "config.json").read_text("utf-8"))
     tokenizer = (path / "tokenizer.json").read_bytes() if (path / "tokenizer.json").is_file() else b""
-    return {"path": path, "meta": meta, "state": state, "config": config, "tokenizer": tokenizer}
+    return {"path": path, "meta": meta, "state": state, "config": config, "tokenizer": tokenizer,
+            "weight": run_count(meta)}
+
+
+def run_count(meta: dict) -> int:
+    """How many fine-tuned runs a model directory averages: 1 for a run, the runs it kept for a soup."""
+    soup = meta.get("soup")
+    if not soup:
+        return 1
+    return sum(r["in_soup"] * r.get("weight", 1) for r in soup["runs"])
 
 
 def check_compatible(runs: list[dict]) -> None:
@@ -78,15 +91,23 @@ def check_compatible(runs: list[dict]) -> None:
                         "score worse than either (greedy soup then leaves one out)", where)
 
 
-def average(states: list[dict], dtype: str = "float32") -> dict:
-    """Uniform average of state dicts, rounded to ``dtype`` (the precision it will be saved in)."""
+def average(states: list[dict], dtype: str = "float32", weights: list[int] | None = None) -> dict:
+    """Average of state dicts (uniform, or by ``weights``), rounded to ``dtype`` (the precision it is saved in)."""
     import torch  # noqa: PLC0415
 
+    w = torch.tensor(weights if weights is not None else [1] * len(states), dtype=torch.float32)
+    if w.shape != (len(states),) or bool((w <= 0).any()):
+        raise SoupError(f"expected one positive weight per run ({len(states)}), got {weights}")
+    w = w / w.sum()
     out = {}
     for key in states[0]:
-        mean = torch.stack([s[key] for s in states]).mean(dim=0)
+        mean = torch.einsum("r,r...->...", w, torch.stack([s[key] for s in states]))
         out[key] = mean.to(getattr(torch, dtype)).float()
     return out
+
+
+def _average_runs(runs: list[dict], dtype: str) -> dict:
+    return average([r["state"] for r in runs], dtype, [r["weight"] for r in runs])
 
 
 def _data_paths(meta: dict) -> list[str]:
@@ -132,10 +153,10 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         log.info("%s: validation %s", run["path"], run["validation"])
     ranked = sorted(loaded, key=lambda r: r["validation"]["selection_score"], reverse=True)
     chosen, best = [ranked[0]], ranked[0]["validation"]
-    state = average([ranked[0]["state"]], save_dtype)
+    state = _average_runs([ranked[0]], save_dtype)
     steps = []
     for run in ranked[1:]:
-        trial = average([r["state"] for r in [*chosen, run]], save_dtype)
+        trial = _average_runs([*chosen, run], save_dtype)
         scores = _validation_scores(clf, trial, datasets)
         kept = scores["selection_score"] >= best["selection_score"]
         steps.append({"added": str(run["path"]), "validation": scores, "kept": kept})
@@ -155,19 +176,24 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         if (ranked[0]["path"] / name).is_file():
             shutil.copy2(ranked[0]["path"] / name, staging / name)
     meta = dict(ranked[0]["meta"])
-    meta["selection_rule"] = (f"greedy weight averaging of {len(loaded)} runs (each run's best epoch by {SELECTION_RULE}); "
-                              "a run joins the average only if the average's validation score does not drop")
+    nested = " (a soup counts as the runs it averages)" if any(r["weight"] > 1 for r in loaded) else ""
+    meta["selection_rule"] = (f"greedy weight averaging of {len(loaded)} runs{nested} (each run's best epoch by "
+                              f"{SELECTION_RULE}); a run joins the average only if the average's validation score "
+                              "does not drop")
     meta["best_selection_score"] = best["selection_score"]
     # A run continued from another run of the soup repeats that run's commands: list each once, in order.
     lines = [line for r in loaded for line in r["meta"].get("reproduce", "").splitlines() if line.strip()]
     meta["reproduce"] = "\n".join(dict.fromkeys([*lines, reproduce.strip()])).strip()
     meta["soup"] = {
-        "runs": [{"path": str(r["path"]), "seed": r["meta"]["train"]["seed"],
+        "runs": [{"path": str(r["path"]), "weight": r["weight"], "seed": r["meta"]["train"]["seed"],
                   "data_seed": r["meta"]["train"].get("data_seed", -1), "epochs": r["meta"]["train"]["epochs"],
-                  "validation": r["validation"], "in_soup": any(r is c for c in chosen)} for r in ranked],
+                  "validation": r["validation"], "in_soup": any(r is c for c in chosen),
+                  **({"soup_of": [x["path"] for x in r["meta"]["soup"]["runs"] if x["in_soup"]]} if r["weight"] > 1 else {})}
+                 for r in ranked],
         "greedy_steps": steps,
         "validation": best,
-        "training_log_of": str(ranked[0]["path"]),
+        # The training log in the metadata is the best run's own, or (for a soup) the one it carries.
+        "training_log_of": ranked[0]["meta"].get("soup", {}).get("training_log_of", str(ranked[0]["path"])),
     }
     write_json(meta, staging / META_FILE)
     out.mkdir(parents=True, exist_ok=True)
