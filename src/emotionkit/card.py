@@ -216,7 +216,8 @@ def _soup_section(soup: dict, sources: list[str]) -> str:
     head = "| run | weight | seed | data seed | " + " | ".join(f"{s} val accuracy | {s} val macro-F1" for s in sources)
     lines += [head + " | selection score | in the average |", "|---|---:|---:|---:|" + "---:|" * (2 * len(sources) + 1) + "---|"]
     rows = [(f"`{r['path']}`" + (f" (soup of {', '.join(f'`{p}`' for p in r['soup_of'])})" if r.get("soup_of") else ""),
-             str(r.get("weight", 1)), str(r["seed"]), "= seed" if r["data_seed"] < 0 else str(r["data_seed"]), r["validation"],
+             str(r.get("weight", 1)), str(r["seed"]),
+             "several" if r.get("soup_of") else "= seed" if r["data_seed"] < 0 else str(r["data_seed"]), r["validation"],
              "yes" if r["in_soup"] else "no")
             for r in soup["runs"]]
     rows.append(("**average**", "", "", "", soup["validation"], ""))

@@ -221,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("soup", help="Average the weights of runs of one recipe (greedy soup, chosen on validation).")
-    p.add_argument("runs", nargs="+", help="Trained model directories (same recipe and seed, different --data-seed).")
+    p.add_argument("runs", nargs="+", help="Trained model directories (same recipe and seed, different --data-seed), "
+                   "or soups of such runs (each counts as the runs it averages).")
     p.add_argument("--output-dir", required=True, help="Where the averaged model goes (not one of the runs).")
     p.add_argument("--no-test", action="store_true", help="Skip the test-split evaluation and card.")
     p.set_defaults(func=cmd_soup)
