@@ -145,9 +145,9 @@ def run_benchmark(
     if any("onnx" in c for c in contenders) and (check_cache(Path(model_dir), FP32)
                                                   or (int8 and check_cache(Path(model_dir), INT8))):
         export_onnx(model_dir)  # export outside the timed children
-    if int8 and int8_refusal(model_dir):
-        log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender",
-                    model_dir, int8_refusal(model_dir))
+    refused = int8_refusal(model_dir) if int8 else None  # hashes the weights: read it once
+    if refused:
+        log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender", model_dir, refused)
         contenders = [c for c in contenders if "int8" not in c]
     ctx = mp.get_context("spawn")
     rows = []
