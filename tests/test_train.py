@@ -1,6 +1,8 @@
 """Training end to end on tiny random models: every seed preset, resume, several sources, the card."""
 
 import json
+
+import numpy as np
 from dataclasses import replace
 
 import pytest
@@ -131,3 +133,58 @@ def test_two_sources_are_validated_separately(tiny_models, tiny_data, tmp_path):
     assert meta["datasets"][1]["train_rows_sampled"] == round(0.5 * 72)
     assert set(json.loads((out / "test_metrics.json").read_text())) == {tiny_data.name, "second"}
     assert STYLESET.is_file()
+
+
+def test_distill_loss_is_cross_entropy_plus_scaled_kl():
+    import torch
+    import torch.nn.functional as F
+
+    from emotionkit.train import distill_loss
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(4, 6), torch.tensor([0, 3, 5, 1])
+    teacher = torch.softmax(torch.randn(4, 6), dim=-1)
+    ce = F.cross_entropy(logits, labels, label_smoothing=0.1)
+    assert distill_loss(logits, labels, teacher, 0.0, 2.0, 0.1) == pytest.approx(ce.item())
+    # A teacher that agrees with the student (at the same temperature) adds nothing.
+    own = torch.softmax(logits / 2.0, dim=-1)
+    assert distill_loss(logits, labels, own, 1.0, 2.0) == pytest.approx(0.0, abs=1e-6)
+    kl = (teacher * (teacher.log() - F.log_softmax(logits / 2.0, dim=-1))).sum(-1).mean()
+    assert distill_loss(logits, labels, teacher, 0.5, 2.0, 0.1) == pytest.approx(0.5 * ce.item() + 0.5 * 4 * kl.item(), rel=1e-5)
+
+
+def test_teacher_targets_average_the_teachers(trained_tiny):
+    from emotionkit.train import teacher_targets
+
+    clf = EmotionClassifier.load(trained_tiny, engine="torch")
+    texts = ["what a wonderful day", "leave me alone", "what a wonderful day"]
+    targets = teacher_targets([str(trained_tiny), str(trained_tiny)], texts, temperature=3.0)
+    logits = clf.logits(texts) / 3.0
+    expected = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    assert targets.shape == (3, len(LABELS))
+    assert targets == pytest.approx(expected, abs=1e-6)
+
+
+def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tiny_models, tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    out = train(
+        ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
+        TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "student"), epochs=1, batch_size=8,
+                    teachers=(str(trained_tiny),), distill_alpha=0.7, logging_steps=2),
+        test=False, reproduce="emotionkit train --teachers T (student)",
+    )
+    meta = json.loads((out / "emotionkit.json").read_text())
+    assert meta["train"]["teachers"] == [str(trained_tiny)] and meta["train"]["distill_alpha"] == 0.7
+    assert meta["reproduce"].splitlines() == ["emotionkit train (test fixture)", "emotionkit train --teachers T (student)"]
+    assert meta["training_log"][0]["training_loss"] > 0  # the distillation loss was logged
+    assert EmotionClassifier.load(out, engine="torch")("a short test").label in LABELS
+
+
+def test_bad_distillation_settings_are_refused():
+    from emotionkit.config import TrainConfig
+
+    with pytest.raises(ValueError, match="distill_alpha must be in"):
+        TrainConfig(teachers=("m",), distill_alpha=1.5)
+    with pytest.raises(ValueError, match="distill_temperature must be > 0"):
+        TrainConfig(distill_temperature=0)

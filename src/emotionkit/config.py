@@ -91,10 +91,24 @@ class TrainConfig:
     save_dtype: str = field(
         default="float32", metadata=_doc("Precision of the saved weights: float32, or float16 (half the size).")
     )
+    teachers: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Model directories (or hub ids) to distill from: their averaged probabilities on the training texts "
+            "become soft targets beside the labels (Hinton et al., 2015). Empty: plain fine-tuning."
+        ),
+    )
+    distill_alpha: float = field(
+        default=0.5, metadata=_doc("Share of the loss that follows the teachers; the rest is cross-entropy with the labels.")
+    )
+    distill_temperature: float = field(
+        default=2.0, metadata=_doc("Softmax temperature of the teachers' and the student's distributions in the distillation loss.")
+    )
 
     def __post_init__(self) -> None:
-        if isinstance(self.data, str):
-            object.__setattr__(self, "data", (self.data,))
+        for name in ("data", "teachers"):
+            if isinstance(getattr(self, name), str):
+                object.__setattr__(self, name, (getattr(self, name),))
         if not self.data:
             raise ValueError("data must name at least one dataset, got an empty list")
         for spec in self.data:
@@ -114,6 +128,8 @@ class TrainConfig:
             "num_workers": self.num_workers >= 0,
             "data_seed": isinstance(self.data_seed, int) and self.data_seed >= -1,
             "save_dtype": self.save_dtype in ("float32", "float16"),
+            "distill_alpha": 0 <= self.distill_alpha <= 1,
+            "distill_temperature": self.distill_temperature > 0,
         }
         expected = {
             "learning_rate": "a float in (0, 1)",
@@ -130,6 +146,8 @@ class TrainConfig:
             "num_workers": ">= 0",
             "data_seed": "-1 or an int >= 0",
             "save_dtype": "float32 or float16",
+            "distill_alpha": "in [0, 1]",
+            "distill_temperature": "> 0",
         }
         for name, ok in checks.items():
             if not ok:

@@ -41,15 +41,49 @@ class _Encoded:
         return self.rows[i]
 
 
-def _encode(tokenizer, examples: list[Example], settings: ModelSettings) -> _Encoded:
+def _encode(tokenizer, examples: list[Example], settings: ModelSettings, soft_targets: np.ndarray | None = None) -> _Encoded:
     texts = [normalize(ex.text, settings.normalize) for ex in examples]
     enc = tokenizer(texts, truncation=True, max_length=settings.max_length)
-    return _Encoded(
-        [
-            {"input_ids": ids, "attention_mask": mask, "labels": ex.label}
-            for ids, mask, ex in zip(enc["input_ids"], enc["attention_mask"], examples, strict=True)
-        ]
-    )
+    rows = [
+        {"input_ids": ids, "attention_mask": mask, "labels": ex.label}
+        for ids, mask, ex in zip(enc["input_ids"], enc["attention_mask"], examples, strict=True)
+    ]
+    if soft_targets is not None:
+        for row, target in zip(rows, soft_targets.tolist(), strict=True):
+            row["teacher_probs"] = target
+    return _Encoded(rows)
+
+
+def teacher_targets(teachers: tuple[str, ...] | list[str], texts: list[str], temperature: float) -> np.ndarray:
+    """The teachers' mean probabilities at ``temperature`` for ``texts``, ``[n, 6]`` in our label order.
+
+    Each teacher reads the texts the way it was trained to (its own normalization), and each
+    distinct text is scored once.
+    """
+    from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+
+    unique = list(dict.fromkeys(texts))
+    total = np.zeros((len(unique), len(LABELS)))
+    for path in teachers:
+        clf = EmotionClassifier.load(path, engine="torch")
+        if list(clf.labels) != list(LABELS):
+            raise ValueError(f"teacher {path} has labels {list(clf.labels)}, expected {list(LABELS)}")
+        logits = clf.logits(unique, batch_size=128) / temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        total += np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        log.info("teacher %s scored %d distinct training texts", path, len(unique))
+    index = {text: i for i, text in enumerate(unique)}
+    return (total / len(teachers))[[index[t] for t in texts]]
+
+
+def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float, label_smoothing: float = 0.0):
+    """Knowledge-distillation loss (Hinton et al., 2015): ``(1 - alpha)`` x cross-entropy with the labels
+    plus ``alpha`` x T^2 x KL(teacher || student), both distributions softened by temperature T."""
+    import torch.nn.functional as F  # noqa: N812, PLC0415
+
+    hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), teacher_probs, reduction="batchmean")
+    return (1 - alpha) * hard + alpha * temperature**2 * soft
 
 
 def sample_training_rows(datasets: list[tuple[Dataset, float]], seed: int) -> list[Example]:
@@ -85,9 +119,21 @@ def _make_trainer_class():
     class MultiSourceTrainer(Trainer):
         """Evaluates every validation source separately and adds one selection score."""
 
-        def __init__(self, *args, eval_sources: dict, **kwargs):
+        def __init__(self, *args, eval_sources: dict, distill: dict | None = None, **kwargs):
             super().__init__(*args, **kwargs)
             self.eval_sources = eval_sources
+            self.distill = distill  # alpha, temperature, label_smoothing; rows then carry teacher_probs
+            if distill:
+                self.loss_is_scaled_for_ga = False  # distill_loss is a per-batch mean
+
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            teacher = inputs.pop("teacher_probs", None)
+            if teacher is None:  # plain fine-tuning, and evaluation
+                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+            labels = inputs.pop("labels")
+            outputs = model(**inputs)
+            loss = distill_loss(outputs.logits, labels, teacher.to(outputs.logits.dtype), **self.distill)
+            return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
             if eval_dataset is not None:
@@ -194,7 +240,10 @@ def train(
     )
     data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
     train_rows = sample_training_rows(sources, data_seed)
-    train_data = _encode(tokenizer, train_rows, settings)
+    soft = None
+    if config.teachers:
+        soft = teacher_targets(config.teachers, [ex.text for ex in train_rows], config.distill_temperature)
+    train_data = _encode(tokenizer, train_rows, settings, soft)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
     mix = ", ".join(f"{ds.name} x{w}" for ds, w in sources)
     log.info("training on %d rows from %s", len(train_rows), mix)
@@ -240,6 +289,8 @@ def train(
         data_collator=DataCollatorWithPadding(tokenizer),
         compute_metrics=_trainer_metrics,
         eval_sources=eval_sources,
+        distill={"alpha": config.distill_alpha, "temperature": config.distill_temperature,
+                 "label_smoothing": config.label_smoothing} if config.teachers else None,
         callbacks=callbacks,
     )
     trainer.train(resume_from_checkpoint=True if resume else None)
@@ -277,7 +328,8 @@ def train(
         ],
         "training_log": rows,
         "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
-        "reproduce": "\n".join([*_base_chain(base), reproduce]).strip(),
+        "reproduce": "\n".join(dict.fromkeys([*_chain(base), *(line for t in config.teachers for line in _chain(t)),
+                                              reproduce])).strip(),
     }
     write_json(meta, staging / META_FILE)
     for item in staging.iterdir():
@@ -294,13 +346,13 @@ def train(
     return out
 
 
-def _base_chain(base: str) -> list[str]:
-    """The commands that made ``base`` when it is an emotionkit model directory (a continued run's
-    card then lists the whole chain, not just its last step)."""
-    meta = Path(base) / META_FILE
+def _chain(model: str) -> list[str]:
+    """The commands that made ``model`` when it is an emotionkit model directory (a continued or
+    distilled run's card then lists the whole chain, not just its last step), one per line."""
+    meta = Path(model) / META_FILE
     if not meta.is_file():
         return []
-    return [json.loads(meta.read_text("utf-8")).get("reproduce", "")]
+    return [line for line in json.loads(meta.read_text("utf-8")).get("reproduce", "").splitlines() if line.strip()]
 
 
 def _set_config_dtype(path: Path, dtype: str) -> None:
