@@ -179,6 +179,10 @@ def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tin
     assert meta["reproduce"].splitlines() == ["emotionkit train (test fixture)", "emotionkit train --teachers T (student)"]
     assert meta["training_log"][0]["training_loss"] > 0  # the distillation loss was logged
     assert EmotionClassifier.load(out, engine="torch")("a short test").label in LABELS
+    from emotionkit.card import write_card
+
+    card = write_card(out).read_text()
+    assert "Distilled from 1 teacher(s)" in card and "0.3 x cross-entropy with the labels + 0.7 x T^2" in card
 
 
 def test_bad_distillation_settings_are_refused():

@@ -170,6 +170,13 @@ def render(facts: dict) -> str:
         out.append(f"| {k} | {v} |")
     out += ["", "Optimizer AdamW (betas 0.9/0.999, eps 1e-8), linear schedule with warm-up, dynamic padding, "
             f"length-grouped batches. Best checkpoint chosen by: {facts['selection_rule']}."]
+    teachers = facts["hyperparameters"].get("teachers")
+    if teachers:
+        h = facts["hyperparameters"]
+        out += ["", f"Distilled from {len(teachers)} teacher(s) ({', '.join(f'`{t}`' for t in teachers)}): the loss is "
+                f"{1 - h['distill_alpha']:g} x cross-entropy with the labels + {h['distill_alpha']:g} x T^2 x "
+                f"KL(teachers' mean probabilities || the model's), both at temperature T = {h['distill_temperature']:g} "
+                "(Hinton et al., 2015)."]
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
 
