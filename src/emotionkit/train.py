@@ -129,6 +129,8 @@ def _make_trainer_class():
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             teacher = inputs.pop("teacher_probs", None)
             if teacher is None:  # plain fine-tuning, and evaluation
+                if self.distill and model.training:
+                    raise RuntimeError("distilling, but a training batch came without the teachers' probabilities")
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
             labels = inputs.pop("labels")
             outputs = model(**inputs)
