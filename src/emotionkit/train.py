@@ -279,6 +279,7 @@ def train(
         save_total_limit=2,
         logging_steps=config.logging_steps,
         report_to=[],
+        remove_unused_columns=False,  # keep teacher_probs, which the model's forward() does not take
         dataloader_num_workers=config.num_workers,
         disable_tqdm=not sys.stderr.isatty(),
         **_precision_args(config.mixed_precision),
