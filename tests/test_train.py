@@ -1,10 +1,9 @@
 """Training end to end on tiny random models: every seed preset, resume, several sources, the card."""
 
 import json
-
-import numpy as np
 from dataclasses import replace
 
+import numpy as np
 import pytest
 import yaml
 from conftest import STYLESET

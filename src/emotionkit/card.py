@@ -224,7 +224,8 @@ def _soup_section(soup: dict, sources: list[str]) -> str:
     lines += [head + " | selection score | in the average |", "|---|---:|---:|---:|" + "---:|" * (2 * len(sources) + 1) + "---|"]
     rows = [(f"`{r['path']}`" + (f" (soup of {', '.join(f'`{p}`' for p in r['soup_of'])})" if r.get("soup_of") else ""),
              str(r.get("weight", 1)), str(r["seed"]),
-             "several" if len(r.get("soup_of", ())) > 1 else "= seed" if r["data_seed"] < 0 else str(r["data_seed"]), r["validation"],
+             "several" if len(r.get("soup_of", ())) > 1 else "= seed" if r["data_seed"] < 0 else str(r["data_seed"]),
+             r["validation"],
              "yes" if r["in_soup"] else "no")
             for r in soup["runs"]]
     rows.append(("**average**", "", "", "", soup["validation"], ""))

@@ -102,7 +102,8 @@ class TrainConfig:
         default=0.5, metadata=_doc("Share of the loss that follows the teachers; the rest is cross-entropy with the labels.")
     )
     distill_temperature: float = field(
-        default=2.0, metadata=_doc("Softmax temperature of the teachers' and the student's distributions in the distillation loss.")
+        default=2.0,
+        metadata=_doc("Softmax temperature of the teachers' and the student's distributions in the distillation loss."),
     )
 
     def __post_init__(self) -> None:

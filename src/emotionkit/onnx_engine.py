@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotionkit.runtime import cpu_threads
+from emotionkit.runtime import cpu_threads, softmax
 
 ONNX_DIR = "onnx"
 FP32 = "model.onnx"
@@ -111,12 +111,6 @@ def _encode(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
 
 
-def _softmax(x: np.ndarray) -> np.ndarray:
-    x = x - x.max(axis=1, keepdims=True)
-    e = np.exp(x)
-    return e / e.sum(axis=1, keepdims=True)
-
-
 def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None) -> dict:
     """Export fp32 and int8 graphs into ``model_dir/onnx/`` after checking them against PyTorch.
 
@@ -181,10 +175,10 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
         int8_error = None
         quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
         int8_logits = run(tmp_int8)
-        int8_diff = float(np.abs(_softmax(int8_logits) - _softmax(reference)).max())
+        int8_diff = float(np.abs(softmax(int8_logits) - softmax(reference)).max())
         # Top labels are compared where PyTorch is decisive (top-2 probability margin >= 0.05);
         # on near-ties a flip says nothing about the graph.
-        ref_probs = np.sort(_softmax(reference), axis=1)
+        ref_probs = np.sort(softmax(reference), axis=1)
         decisive = (ref_probs[:, -1] - ref_probs[:, -2]) >= INT8_DECISIVE_MARGIN
         same = int8_logits.argmax(1) == reference.argmax(1)
         agreement = float(same[decisive].mean()) if decisive.any() else 1.0

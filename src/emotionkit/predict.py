@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotionkit.runtime import ENGINES, TorchEngine
+from emotionkit.runtime import ENGINES, TorchEngine, softmax
 from emotionkit.textnorm import normalize
 
 META_FILE = "emotionkit.json"
@@ -196,9 +196,7 @@ class EmotionClassifier:
                 if bar is not None:
                     bar.update(len(idx))
                 continue
-            logits = logits - logits.max(axis=1, keepdims=True)
-            exp = np.exp(logits)
-            probs[idx] = exp / exp.sum(axis=1, keepdims=True)
+            probs[idx] = softmax(logits)
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:

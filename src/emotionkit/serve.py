@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit.predict import EmotionClassifier
+from emotionkit.runtime import softmax
 
 log = logging.getLogger(__name__)
 
@@ -129,8 +130,7 @@ class Batcher:
             return
         if self.on_batch:
             self.on_batch(len(texts))
-        shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-        probs = shifted / shifted.sum(axis=1, keepdims=True)
+        probs = softmax(logits)
         start = 0
         for job_texts, raw, future in jobs:
             part = (logits if raw else probs)[start : start + len(job_texts)]

@@ -188,7 +188,8 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         "runs": [{"path": str(r["path"]), "weight": r["weight"], "seed": r["meta"]["train"]["seed"],
                   "data_seed": r["meta"]["train"].get("data_seed", -1), "epochs": r["meta"]["train"]["epochs"],
                   "validation": r["validation"], "in_soup": any(r is c for c in chosen),
-                  **({"soup_of": [x["path"] for x in r["meta"]["soup"]["runs"] if x["in_soup"]]} if r["meta"].get("soup") else {})}
+                  **({"soup_of": [x["path"] for x in r["meta"]["soup"]["runs"] if x["in_soup"]]}
+                     if r["meta"].get("soup") else {})}
                  for r in ranked],
         "greedy_steps": steps,
         "validation": best,

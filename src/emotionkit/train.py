@@ -20,6 +20,7 @@ from emotionkit.config import ModelSettings, TrainConfig, parse_data_spec, resol
 from emotionkit.data import Dataset, Example, load_dataset
 from emotionkit.evaluate import compute_metrics, plot_confusion_matrix, plot_training_curve, write_json
 from emotionkit.labels import ID2LABEL, LABEL2ID, LABELS
+from emotionkit.runtime import softmax
 from emotionkit.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -68,9 +69,7 @@ def teacher_targets(teachers: tuple[str, ...] | list[str], texts: list[str], tem
         clf = EmotionClassifier.load(path, engine="torch")
         if list(clf.labels) != list(LABELS):
             raise ValueError(f"teacher {path} has labels {list(clf.labels)}, expected {list(LABELS)}")
-        logits = clf.logits(unique, batch_size=128) / temperature
-        logits -= logits.max(axis=1, keepdims=True)
-        total += np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+        total += softmax(clf.logits(unique, batch_size=128) / temperature)
         log.info("teacher %s scored %d distinct training texts", path, len(unique))
     index = {text: i for i, text in enumerate(unique)}
     return (total / len(teachers))[[index[t] for t in texts]]
@@ -161,8 +160,7 @@ def _make_trainer_class():
 
 def _trainer_metrics(eval_pred) -> dict:
     logits, labels = eval_pred.predictions, eval_pred.label_ids
-    logits = logits - logits.max(axis=1, keepdims=True)
-    probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    probs = softmax(logits)
     metrics = compute_metrics(labels, probs.argmax(axis=1), probs)
     metrics.pop("confusion_matrix")
     metrics["ce_loss"] = metrics.pop("loss")  # the Trainer reports its own (smoothed) loss as "loss"
