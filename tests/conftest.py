@@ -35,6 +35,7 @@ def _bpe_tokenizer(directory: Path, texts: list[str]):
 
 def build_tiny_model(kind: str, directory: Path, texts: list[str]) -> Path:
     """A randomly initialised model of the given architecture, a few hundred KB to a few MB."""
+    import torch
     from transformers import (
         AlbertConfig,
         AlbertForSequenceClassification,
@@ -46,6 +47,7 @@ def build_tiny_model(kind: str, directory: Path, texts: list[str]) -> Path:
         RobertaForSequenceClassification,
     )
 
+    torch.manual_seed(0)  # the same tiny weights every session: a test's outcome never depends on the draw
     tok = _bpe_tokenizer(directory / "bpe", texts) if kind == "roberta" else _minilm_tokenizer()
     vocab = len(tok)
     if kind == "bert":
