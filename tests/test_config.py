@@ -93,15 +93,24 @@ def _split_zip(tmp_path, n_parts=5):
     return parts
 
 
-def test_mpnet_is_joined_from_its_five_packages_into_the_cache(tmp_path, monkeypatch):
+@pytest.fixture
+def mpnet_packages(tmp_path, monkeypatch):
+    """The five packages, faked: each distribution's one file is its part of a tiny split zip; an empty cache."""
     import importlib.metadata
 
     from emotionkit import config
 
-    parts = _split_zip(tmp_path)
-    by_name = dict(zip(config._MPNET_PARTS, parts, strict=True))
-    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: _FakeDist(by_name[name]))
+    by_name = {name: _FakeDist(part) for name, part in zip(config._MPNET_PARTS, _split_zip(tmp_path), strict=True)}
+    monkeypatch.setattr(importlib.metadata, "distribution", lambda name: by_name[name])
     monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
+    return by_name
+
+
+def test_mpnet_is_joined_from_its_five_packages_into_the_cache(tmp_path, monkeypatch, mpnet_packages):
+    import importlib.metadata
+
+    from emotionkit import config
+
     directory = Path(config.resolve_base_model("mpnet"))
     assert directory == tmp_path / "cache" / "all-mpnet-base-v2"
     assert (directory / "model.safetensors").read_bytes() == b"weights"
@@ -124,19 +133,10 @@ def test_mpnet_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
         config.resolve_base_model("mpnet")
 
 
-def test_mpnet_with_a_part_missing_from_its_package_is_refused(tmp_path, monkeypatch):
-    import importlib.metadata
-
+def test_mpnet_with_a_part_missing_from_its_package_is_refused(tmp_path, mpnet_packages):
     from emotionkit import config
 
-    parts = _split_zip(tmp_path)
-    by_name = dict(zip(config._MPNET_PARTS, parts, strict=True))
-    broken = _FakeDist(parts[2])
-    broken.files = []  # an install that lost its zip part
-    monkeypatch.setattr(
-        importlib.metadata, "distribution", lambda name: broken if name == config._MPNET_PARTS[2] else _FakeDist(by_name[name])
-    )
-    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
+    mpnet_packages[config._MPNET_PARTS[2]].files = []  # an install that lost its zip part
     with pytest.raises(ImportError, match="expected 5 zip parts in its packages, found 4"):
         config.resolve_base_model("mpnet")
     assert not (tmp_path / "cache" / "all-mpnet-base-v2").exists()
