@@ -113,6 +113,8 @@ def test_goemotions_rules_on_tiny_copy(tmp_path):
         ("so funny lol", "joy"), ('he said "no" again', "anger")
     ]
     assert "left out 2 (has a dropped label), 1 (labels map to several emotions)" in ds.notes[0]
+    # The left-out comments are kept apart, unlabelled, for a transfer set.
+    assert ds.unlabeled == {"train": ["ok", "wow thanks", "love you but scared"]}
 
 
 @pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")

@@ -152,6 +152,42 @@ def test_distill_loss_is_cross_entropy_plus_scaled_kl():
     assert distill_loss(logits, labels, teacher, 0.5, 2.0, 0.1) == pytest.approx(0.5 * ce.item() + 0.5 * 4 * kl.item(), rel=1e-5)
 
 
+def test_distill_loss_gives_unlabelled_rows_only_the_teachers_term():
+    import torch
+    import torch.nn.functional as F
+
+    from emotionkit.train import NO_LABEL, distill_loss
+
+    torch.manual_seed(0)
+    logits = torch.randn(4, 6)
+    teacher = torch.softmax(torch.randn(4, 6), dim=-1)
+    kl = (teacher * (teacher.log() - F.log_softmax(logits / 2.0, dim=-1))).sum(-1)
+    none = torch.full((4,), NO_LABEL)
+    assert distill_loss(logits, none, teacher, 0.9, 2.0, 0.1) == pytest.approx(0.9 * 4 * kl.mean().item(), rel=1e-5)
+    # Two labelled rows of four: their cross-entropy is summed and divided by the whole batch.
+    labels = torch.tensor([2, NO_LABEL, 5, NO_LABEL])
+    ce = F.cross_entropy(logits[[0, 2]], labels[[0, 2]], reduction="sum")
+    expected = 0.5 * ce.item() / 4 + 0.5 * 4 * kl.mean().item()
+    assert distill_loss(logits, labels, teacher, 0.5, 2.0) == pytest.approx(expected, rel=1e-5)
+
+
+def test_transfer_rows_leave_out_held_texts_and_follow_the_weight(tiny_data, tmp_path):
+    from emotionkit.data import DataError, load_dataset
+    from emotionkit.train import NO_LABEL, transfer_rows
+
+    source = load_dataset(tiny_data)
+    held = source.split("test")[0].text
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"unlabelled message {i}\n" for i in range(10)) + f"\n{held}\nunlabelled message 3\n")
+    rows = transfer_rows((str(texts),), [source], seed=0)
+    assert sorted(r.text for r in rows) == sorted(f"unlabelled message {i}" for i in range(10))
+    assert {r.label for r in rows} == {NO_LABEL}
+    assert len(transfer_rows((f"{texts}:0.5",), [source], seed=0)) == 5
+    assert len(transfer_rows((f"{texts}:2",), [source], seed=0)) == 20
+    with pytest.raises(DataError, match="no unlabelled training texts"):
+        transfer_rows((str(tiny_data),), [source], seed=0)
+
+
 def test_teacher_targets_average_the_teachers(trained_tiny):
     from emotionkit.train import teacher_targets
 
@@ -167,14 +203,18 @@ def test_teacher_targets_average_the_teachers(trained_tiny):
 def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tiny_models, tiny_data, tmp_path):
     from emotionkit.config import ModelSettings, TrainConfig
 
+    transfer = tmp_path / "unlabelled.txt"  # a transfer set, taught by the teachers alone
+    transfer.write_text("".join(f"an unlabelled note, number {i}\n" for i in range(12)))
+
     out = train(
         ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
         TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "student"), epochs=1, batch_size=8,
-                    teachers=(str(trained_tiny),), distill_alpha=0.7, logging_steps=2),
+                    teachers=(str(trained_tiny),), distill_alpha=0.7, logging_steps=2, transfer=(str(transfer),)),
         test=False, reproduce="emotionkit train --teachers T (student)",
     )
     meta = json.loads((out / "emotionkit.json").read_text())
     assert meta["train"]["teachers"] == [str(trained_tiny)] and meta["train"]["distill_alpha"] == 0.7
+    assert meta["transfer_rows"] == 12
     assert meta["reproduce"].splitlines() == ["emotionkit train (test fixture)", "emotionkit train --teachers T (student)"]
     assert meta["training_log"][0]["training_loss"] > 0  # the distillation loss was logged
     assert EmotionClassifier.load(out, engine="torch")("a short test").label in LABELS
@@ -182,6 +222,7 @@ def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tin
 
     card = write_card(out).read_text()
     assert "Distilled from 1 teacher(s)" in card and "0.3 x cross-entropy with the labels + 0.7 x T^2" in card
+    assert f"each epoch has 12 unlabelled texts from `{transfer}`" in card
 
 
 def test_bad_distillation_settings_are_refused():
@@ -191,3 +232,5 @@ def test_bad_distillation_settings_are_refused():
         TrainConfig(teachers=("m",), distill_alpha=1.5)
     with pytest.raises(ValueError, match="distill_temperature must be > 0"):
         TrainConfig(distill_temperature=0)
+    with pytest.raises(ValueError, match="need teachers; none given"):
+        TrainConfig(transfer=("texts.txt",))

@@ -65,6 +65,7 @@ def collect_facts(model_dir: str | Path) -> dict:
         "hyperparameters": hyper,
         "train_defaults": train_defaults,
         "datasets": meta["datasets"],
+        "transfer_rows": meta.get("transfer_rows", 0),
         "selection_rule": meta.get("selection_rule", ""),
         "training_log": meta.get("training_log", []),
         "best_checkpoint": meta.get("best_checkpoint"),
@@ -177,6 +178,10 @@ def render(facts: dict) -> str:
                 f"{1 - h['distill_alpha']:g} x cross-entropy with the labels + {h['distill_alpha']:g} x T^2 x "
                 f"KL(teachers' mean probabilities || the model's), both at temperature T = {h['distill_temperature']:g} "
                 "(Hinton et al., 2015)."]
+        if h.get("transfer"):
+            out[-1] += (f" Beside the labelled rows, each epoch has {facts['transfer_rows']} unlabelled texts from "
+                        f"{', '.join(f'`{t}`' for t in h['transfer'])} (a transfer set; for GoEmotions, the train comments "
+                        "the mapping leaves out): they have no cross-entropy term, only the teachers' targets.")
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
 

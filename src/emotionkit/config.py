@@ -149,15 +149,25 @@ class TrainConfig:
         default=2.0,
         metadata=_doc("Softmax temperature of the teachers' and the student's distributions in the distillation loss."),
     )
+    transfer: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Unlabelled texts the teachers also score and the student learns from them alone (a transfer set), "
+            "each 'SOURCE' or 'SOURCE:WEIGHT': a text file with one text per line, or a dataset whose left-out "
+            "texts are used (GoEmotions: the train comments its mapping drops). Needs teachers."
+        ),
+    )
 
     def __post_init__(self) -> None:
-        for name in ("data", "teachers"):
+        for name in ("data", "teachers", "transfer"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
         if not self.data:
             raise ValueError("data must name at least one dataset, got an empty list")
-        for spec in self.data:
+        for spec in (*self.data, *self.transfer):
             parse_data_spec(spec)
+        if self.transfer and not self.teachers:
+            raise ValueError(f"transfer texts {list(self.transfer)} have no labels, so they need teachers; none given")
         checks = {
             "learning_rate": 0 < self.learning_rate < 1,
             "batch_size": isinstance(self.batch_size, int) and self.batch_size > 0,

@@ -54,12 +54,17 @@ class Example:
 
 @dataclass
 class Dataset:
-    """The splits of one source, plus what loading noticed about them."""
+    """The splits of one source, plus what loading noticed about them.
+
+    ``unlabeled`` holds, per split, texts that were read but carry none of our six labels
+    (GoEmotions comments the mapping leaves out); distillation can use them as a transfer set.
+    """
 
     name: str
     source: str
     splits: dict[str, list[Example]]
     notes: list[str] = field(default_factory=list)
+    unlabeled: dict[str, list[str]] = field(default_factory=dict)
 
     def split(self, name: str) -> list[Example]:
         if name not in self.splits:
@@ -84,6 +89,11 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
         except UnicodeDecodeError as err:
             raise DataError(f"{path}:{number}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
     return out
+
+
+def read_texts(path: Path) -> list[str]:
+    """The texts of a plain text file, one per line; blank lines are skipped."""
+    return [text for _, line in _read_lines(path) if (text := line.strip())]
 
 
 def _example(path: Path, line: int, text: object, label: object, style: object = None) -> Example:
@@ -171,11 +181,11 @@ def _is_goemotions(directory: Path) -> bool:
     return (directory / "emotions.txt").is_file() and (directory / "train.tsv").is_file()
 
 
-def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> tuple[list[Example], Counter]:
-    """Read one GoEmotions TSV; returns kept examples and why the others were left out."""
+def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> tuple[list[Example], Counter, list[str]]:
+    """Read one GoEmotions TSV; returns kept examples, why the others were left out, and their texts."""
     to_six = {src: target for target, spec in mapping["mapping"].items() for src in spec["labels"]}
     text = "\n".join(line for _, line in _read_lines(path))
-    kept, skipped = [], Counter()
+    kept, skipped, left_out = [], Counter(), []
     # csv.reader with default quoting undoes the CSV-style quoting some rows have.
     for number, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), start=1):
         if len(row) != 3:
@@ -186,30 +196,28 @@ def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> tuple[li
         except (ValueError, IndexError):
             raise DataError(f"{path}:{number}: bad label ids {label_ids!r}") from None
         targets = {to_six.get(name) for name in labels}
-        if None in targets:
-            skipped["has a dropped label"] += 1
-        elif len(targets) > 1:
-            skipped["labels map to several emotions"] += 1
+        if None in targets or len(targets) > 1:
+            skipped["has a dropped label" if None in targets else "labels map to several emotions"] += 1
+            left_out.append(comment)
         else:
             kept.append(_example(path, number, comment, targets.pop()))
-    return kept, skipped
+    return kept, skipped, left_out
 
 
 def load_goemotions(directory: Path) -> Dataset:
     names = (directory / "emotions.txt").read_text("utf-8").splitlines()
     mapping = goemotions_mapping()
-    splits, notes = {}, []
+    splits, notes, unlabeled = {}, [], {}
     for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
         path = directory / f"{stem}.tsv"
         if not path.is_file():
             continue
-        kept, skipped = read_goemotions_tsv(path, names, mapping)
-        splits[split] = kept
+        splits[split], skipped, unlabeled[split] = read_goemotions_tsv(path, names, mapping)
         notes.append(
-            f"goemotions {split}: kept {len(kept)} comments with one of our six emotions; left out "
+            f"goemotions {split}: kept {len(splits[split])} comments with one of our six emotions; left out "
             + ", ".join(f"{n} ({why})" for why, n in sorted(skipped.items()))
         )
-    return Dataset("goemotions", str(directory), splits, notes)
+    return Dataset("goemotions", str(directory), splits, notes, unlabeled)
 
 
 # --------------------------------------------------------------------------- datasets

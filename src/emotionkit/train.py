@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit.config import ModelSettings, TrainConfig, parse_data_spec, resolve_base_model
-from emotionkit.data import Dataset, Example, load_dataset
+from emotionkit.data import DataError, Dataset, Example, load_dataset, read_texts
 from emotionkit.evaluate import compute_metrics, plot_confusion_matrix, plot_training_curve, write_json
 from emotionkit.labels import ID2LABEL, LABEL2ID, LABELS
 from emotionkit.runtime import softmax
@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 META_FILE = "emotionkit.json"  # our one small file beside the Hugging Face ones
 SELECTION_RULE = "mean over the training sources of validation macro-F1"
+NO_LABEL = -100  # the label of a transfer-set row: the Trainer's and cross_entropy's ignore index
 
 
 class _Encoded:
@@ -77,26 +78,63 @@ def teacher_targets(teachers: tuple[str, ...] | list[str], texts: list[str], tem
 
 def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float, label_smoothing: float = 0.0):
     """Knowledge-distillation loss (Hinton et al., 2015): ``(1 - alpha)`` x cross-entropy with the labels
-    plus ``alpha`` x T^2 x KL(teacher || student), both distributions softened by temperature T."""
+    plus ``alpha`` x T^2 x KL(teacher || student), both distributions softened by temperature T.
+
+    Both terms are means over the batch; an unlabelled transfer row (label ``NO_LABEL``) adds 0 to the
+    cross-entropy, so it is taught by the teachers alone.
+    """
     import torch.nn.functional as F  # noqa: N812, PLC0415
 
-    hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+    hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing, reduction="none", ignore_index=NO_LABEL)
+    hard = hard.sum() / len(labels)
     soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), teacher_probs, reduction="batchmean")
     return (1 - alpha) * hard + alpha * temperature**2 * soft
 
 
+def _weighted(rows: list, weight: float, rng: random.Random) -> list:
+    """round(weight * n) of ``rows``: whole copies, then a seeded sample for the fraction."""
+    copies, fraction = divmod(weight, 1.0)
+    return rows * int(copies) + rng.sample(rows, round(fraction * len(rows)))
+
+
 def sample_training_rows(datasets: list[tuple[Dataset, float]], seed: int) -> list[Example]:
-    """Mix the sources' train splits; weight w takes round(w * n) rows of a source of n rows
-    (whole copies, then a seeded sample for the fraction).
+    """Mix the sources' train splits; weight w takes round(w * n) rows of a source of n rows."""
+    rng = random.Random(seed)
+    return [row for dataset, weight in datasets for row in _weighted(dataset.split("train"), weight, rng)]
+
+
+def transfer_rows(specs: tuple[str, ...], sources: list[Dataset], seed: int) -> list[Example]:
+    """Unlabelled texts for the teachers to teach (a transfer set), as rows labelled ``NO_LABEL``.
+
+    Each spec is ``SOURCE`` or ``SOURCE:WEIGHT``. SOURCE is a text file (one text per line) or a dataset
+    whose loader reads texts that carry none of our six labels; for GoEmotions those are the train
+    comments its mapping leaves out. A text found in any split of a training source, or in the transfer
+    dataset's own validation or test split, is left out, so no held-out text is trained on.
     """
     rng = random.Random(seed)
-    rows: list[Example] = []
-    for dataset, weight in datasets:
-        train = dataset.split("train")
-        copies, fraction = divmod(weight, 1.0)
-        rows.extend(train * int(copies))
-        rows.extend(rng.sample(train, round(fraction * len(train))))
-    return rows
+    held: set[str] = {ex.text for ds in sources for rows in ds.splits.values() for ex in rows}
+    out: list[Example] = []
+    for spec in specs:
+        path, weight = parse_data_spec(spec)
+        if Path(path).is_file():
+            texts = read_texts(Path(path))
+        else:
+            dataset = load_dataset(path)
+            texts = dataset.unlabeled.get("train", [])
+            if not texts:
+                raise DataError(
+                    f"{path}: no unlabelled training texts; a transfer source is a text file (one text per line) "
+                    "or a dataset whose loader leaves texts without one of our six labels, such as GoEmotions"
+                )
+            held |= {ex.text for split, rows in dataset.splits.items() if split != "train" for ex in rows}
+            held |= {t for split, rows in dataset.unlabeled.items() if split != "train" for t in rows}
+        distinct = list(dict.fromkeys(texts))
+        fresh = [Example(text, NO_LABEL) for text in distinct if text not in held]
+        taken = _weighted(fresh, weight, rng)
+        log.info("transfer set %s: %d distinct texts, %d of them left out as they occur in a labelled or held-out "
+                 "split, %d taken", path, len(distinct), len(distinct) - len(fresh), len(taken))
+        out.extend(taken)
+    return out
 
 
 def _precision_args(choice: str) -> dict:
@@ -239,7 +277,8 @@ def train(
         base, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, ignore_mismatched_sizes=True
     )
     data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
-    train_rows = sample_training_rows(sources, data_seed)
+    transfer = transfer_rows(config.transfer, [ds for ds, _ in sources], data_seed)
+    train_rows = sample_training_rows(sources, data_seed) + transfer
     soft = None
     if config.teachers:
         soft = teacher_targets(config.teachers, [ex.text for ex in train_rows], config.distill_temperature)
@@ -327,6 +366,7 @@ def train(
             }
             for ds, w in sources
         ],
+        "transfer_rows": len(transfer),
         "training_log": rows,
         "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
         "reproduce": "\n".join(dict.fromkeys([*_chain(base), *(line for t in config.teachers for line in _chain(t)),
