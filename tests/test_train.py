@@ -200,6 +200,28 @@ def test_teacher_targets_average_the_teachers(trained_tiny):
     assert targets == pytest.approx(expected, abs=1e-6)
 
 
+def test_teacher_logits_are_cached_by_weights_and_only_new_texts_are_scored(trained_tiny, monkeypatch, tmp_path):
+    from emotionkit.train import teacher_targets
+
+    scored: list[list[str]] = []
+    real = EmotionClassifier.logits
+
+    def counting(self, texts, batch_size=32):
+        scored.append(list(texts))
+        return real(self, texts, batch_size)
+
+    monkeypatch.setattr(EmotionClassifier, "logits", counting)
+    first = teacher_targets([str(trained_tiny)], ["calm sea", "angry sky"], temperature=2.0)
+    assert scored == [["calm sea", "angry sky"]]
+    assert len(list((tmp_path / "cache" / "teacher-logits").glob("*.npz"))) == 1
+    second = teacher_targets([str(trained_tiny)], ["angry sky", "new text", "calm sea"], temperature=2.0)
+    assert scored[1:] == [["new text"]]  # the cached two were not scored again
+    assert second[[2, 0]] == pytest.approx(first, abs=1e-6)
+    again = teacher_targets([str(trained_tiny)], ["new text"], temperature=2.0)
+    assert len(scored) == 2 and again[0] == pytest.approx(second[1], abs=1e-6)
+    assert not list((tmp_path / "cache" / "teacher-logits").glob("*.partial*"))
+
+
 def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tiny_models, tiny_data, tmp_path):
     from emotionkit.config import ModelSettings, TrainConfig
 

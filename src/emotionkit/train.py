@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import random
 import shutil
 import sys
@@ -16,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotionkit.config import ModelSettings, TrainConfig, parse_data_spec, resolve_base_model
+from emotionkit.config import ModelSettings, TrainConfig, cache_dir, parse_data_spec, resolve_base_model
 from emotionkit.data import DataError, Dataset, Example, load_dataset, read_texts
 from emotionkit.evaluate import compute_metrics, plot_confusion_matrix, plot_training_curve, write_json
 from emotionkit.labels import ID2LABEL, LABEL2ID, LABELS
@@ -70,10 +72,37 @@ def teacher_targets(teachers: tuple[str, ...] | list[str], texts: list[str], tem
         clf = EmotionClassifier.load(path, engine="torch")
         if list(clf.labels) != list(LABELS):
             raise ValueError(f"teacher {path} has labels {list(clf.labels)}, expected {list(LABELS)}")
-        total += softmax(clf.logits(unique, batch_size=128) / temperature)
-        log.info("teacher %s scored %d distinct training texts", path, len(unique))
+        total += softmax(_teacher_logits(clf, unique) / temperature)
     index = {text: i for i, text in enumerate(unique)}
     return (total / len(teachers))[[index[t] for t in texts]]
+
+
+def _teacher_logits(clf, texts: list[str]) -> np.ndarray:
+    """A teacher's logits for distinct ``texts``. A local teacher's logits are kept in the cache under
+    the hash of its weights and reading settings, so a second student scores only texts it has not seen."""
+    weights = Path(clf.model_dir) / "model.safetensors"
+    if not weights.is_file():
+        log.info("teacher %s: scoring %d distinct texts", clf.model_dir, len(texts))
+        return clf.logits(texts, batch_size=128)
+    digest = hashlib.sha256(json.dumps([list(clf.normalize_steps), clf.max_length]).encode())
+    with weights.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    file = cache_dir() / "teacher-logits" / f"{digest.hexdigest()}.npz"
+    known: dict[str, np.ndarray] = {}
+    if file.is_file():
+        with np.load(file) as saved:
+            known = dict(zip(saved["texts"].tolist(), saved["logits"], strict=True))
+    missing = [t for t in texts if t not in known]
+    log.info("teacher %s: %d distinct texts, %d already scored in %s", clf.model_dir, len(texts),
+             len(texts) - len(missing), file)
+    if missing:
+        known.update(zip(missing, clf.logits(missing, batch_size=128), strict=True))
+        file.parent.mkdir(parents=True, exist_ok=True)
+        partial = file.with_name(f"{file.stem}.{os.getpid()}.partial.npz")  # never a half-written cache file
+        np.savez(partial, texts=np.array(list(known)), logits=np.stack(list(known.values())))
+        os.replace(partial, file)
+    return np.stack([known[t] for t in texts])
 
 
 def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float, label_smoothing: float = 0.0):
