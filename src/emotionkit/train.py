@@ -314,7 +314,7 @@ def train(
     train_data = _encode(tokenizer, train_rows, settings, soft)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
     mix = ", ".join(f"{ds.name} x{w}" for ds, w in sources)
-    log.info("training on %d rows from %s", len(train_rows), mix)
+    log.info("training on %d rows: %s, and %d unlabelled transfer texts", len(train_rows), mix, len(transfer))
 
     args = TrainingArguments(
         output_dir=str(ckpt_dir),
