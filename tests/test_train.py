@@ -219,7 +219,14 @@ def test_teacher_logits_are_cached_by_weights_and_only_new_texts_are_scored(trai
     assert second[[2, 0]] == pytest.approx(first, abs=1e-6)
     again = teacher_targets([str(trained_tiny)], ["new text"], temperature=2.0)
     assert len(scored) == 2 and again[0] == pytest.approx(second[1], abs=1e-6)
-    assert not list((tmp_path / "cache" / "teacher-logits").glob("*.partial*"))
+    cache = tmp_path / "cache" / "teacher-logits"
+    assert not list(cache.glob("*.partial*"))
+    file = next(cache.glob("*.npz"))
+    for damage in (b"not a zip", file.read_bytes()[:-40]):  # a damaged cache file is scored again, not trusted
+        file.write_bytes(damage)
+        assert teacher_targets([str(trained_tiny)], ["new text"], temperature=2.0)[0] == pytest.approx(second[1], abs=1e-6)
+        assert scored[-1] == ["new text"]
+    assert len(scored) == 4
 
 
 def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tiny_models, tiny_data, tmp_path):

@@ -13,6 +13,7 @@ import os
 import random
 import shutil
 import sys
+import zipfile
 from dataclasses import asdict
 from pathlib import Path
 
@@ -91,8 +92,11 @@ def _teacher_logits(clf, texts: list[str]) -> np.ndarray:
     file = cache_dir() / "teacher-logits" / f"{digest.hexdigest()}.npz"
     known: dict[str, np.ndarray] = {}
     if file.is_file():
-        with np.load(file) as saved:
-            known = dict(zip(saved["texts"].tolist(), saved["logits"], strict=True))
+        try:
+            with np.load(file) as saved:  # texts as UTF-8 JSON bytes: a numpy string array pads every text to the longest
+                known = dict(zip(json.loads(saved["texts"].tobytes()), saved["logits"], strict=True))
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+            log.warning("teacher cache %s is unreadable (%s): scoring every text again", file, err)
     missing = [t for t in texts if t not in known]
     log.info("teacher %s: %d distinct texts, %d already scored in %s", clf.model_dir, len(texts),
              len(texts) - len(missing), file)
@@ -100,7 +104,8 @@ def _teacher_logits(clf, texts: list[str]) -> np.ndarray:
         known.update(zip(missing, clf.logits(missing, batch_size=128), strict=True))
         file.parent.mkdir(parents=True, exist_ok=True)
         partial = file.with_name(f"{file.stem}.{os.getpid()}.partial.npz")  # never a half-written cache file
-        np.savez(partial, texts=np.array(list(known)), logits=np.stack(list(known.values())))
+        texts_json = np.frombuffer(json.dumps(list(known), ensure_ascii=False).encode(), dtype=np.uint8)
+        np.savez(partial, texts=texts_json, logits=np.stack(list(known.values())))
         os.replace(partial, file)
     return np.stack([known[t] for t in texts])
 
