@@ -186,6 +186,9 @@ def test_transfer_rows_leave_out_held_texts_and_follow_the_weight(tiny_data, tmp
     assert len(transfer_rows((f"{texts}:2",), [source], seed=0)) == 20
     with pytest.raises(DataError, match="no unlabelled training texts"):
         transfer_rows((str(tiny_data),), [source], seed=0)
+    # A transfer dataset that is also a training source is taken as loaded, not read again.
+    source.unlabeled = {"train": ["a comment with no label of ours", held]}
+    assert [r.text for r in transfer_rows((str(tiny_data),), [source], seed=0)] == ["a comment with no label of ours"]
 
 
 def test_teacher_targets_average_the_teachers(trained_tiny):

@@ -145,15 +145,18 @@ def transfer_rows(specs: tuple[str, ...], sources: list[Dataset], seed: int) -> 
     comments its mapping leaves out. A text found in any split of a training source, or in the transfer
     dataset's own validation or test split, is left out, so no held-out text is trained on.
     """
+    if not specs:
+        return []
     rng = random.Random(seed)
     held: set[str] = {ex.text for ds in sources for rows in ds.splits.values() for ex in rows}
+    loaded = {Path(ds.source).resolve(): ds for ds in sources}  # a training source is not read a second time
     out: list[Example] = []
     for spec in specs:
         path, weight = parse_data_spec(spec)
         if Path(path).is_file():
             texts = read_texts(Path(path))
         else:
-            dataset = load_dataset(path)
+            dataset = loaded.get(Path(path).resolve()) or load_dataset(path)
             texts = dataset.unlabeled.get("train", [])
             if not texts:
                 raise DataError(
