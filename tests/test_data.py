@@ -137,12 +137,22 @@ def _words(text):
     return set(re.findall(r"\w+", text.lower()))
 
 
+def _closest(words, pool):
+    return max(len(words & other) / len(words | other) for other in pool)
+
+
 def test_stylemix_is_disjoint_from_styleset():
     """The training set of styles must not leak the evaluation set, not even as near-copies."""
     evaluation = [_words(r.text) for r in read_file(STYLESET)]
     mix = load_dataset(ROOT / "data" / "stylemix")
     assert set(mix.splits) == {"train", "validation"} and len(mix.split("train")) > 800
     for row in [*mix.split("train"), *mix.split("validation")]:
-        words = _words(row.text)
-        closest = max(len(words & other) / len(words | other) for other in evaluation)
-        assert closest < 0.5, f"stylemix text too close to a styleset text: {row.text!r}"
+        assert _closest(_words(row.text), evaluation) < 0.5, f"stylemix text too close to a styleset text: {row.text!r}"
+
+
+def test_stylemix_validation_is_disjoint_from_its_train_split():
+    """Selection reads stylemix validation, so no near-copy of a validation message may be trained on."""
+    mix = load_dataset(ROOT / "data" / "stylemix")
+    train = [_words(r.text) for r in mix.split("train")]
+    for row in mix.split("validation"):
+        assert _closest(_words(row.text), train) < 0.5, f"stylemix validation text too close to a train text: {row.text!r}"
