@@ -12,7 +12,8 @@ from emotionkit.config import ModelSettings, TrainConfig
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import evaluate
 from emotionkit.predict import EmotionClassifier
-from emotionkit.soup import SoupError, average, make_soup, run_count
+from emotionkit.card import collect_facts, render
+from emotionkit.soup import SoupError, average, data_changes, make_soup, run_count
 from emotionkit.train import train
 
 pytestmark = pytest.mark.slow
@@ -83,6 +84,43 @@ def test_a_soup_offered_to_a_soup_counts_as_the_runs_it_averages(trained_tiny, s
     got = _weights(outer)
     for key, value in expected.items():
         assert torch.allclose(got[key], value, atol=1e-6), key
+
+
+def test_data_changes_tells_which_data_a_run_saw(tiny_data):
+    ds = load_dataset(tiny_data)
+    counts, n = ds.label_counts("train"), len(ds.split("train"))
+    now = {"name": ds.name, "label_counts": {"train": counts}, "fingerprints": {"train": ds.fingerprint("train")}}
+    assert data_changes({"datasets": [now]}, [ds]) == []
+    # Same label counts, one text edited: only the fingerprint sees it.
+    edited = [*ds.split("train")]
+    edited[0] = type(edited[0])(edited[0].text + "!", edited[0].label, edited[0].style)
+    ds_edited = type(ds)(ds.name, ds.source, {**ds.splits, "train": edited})
+    assert ds_edited.label_counts("train") == counts and ds_edited.fingerprint("train") != ds.fingerprint("train")
+    assert data_changes({"datasets": [now]}, [ds_edited]) == [f"{ds.name}: {n:,} training rows then, {n:,} now"]
+    # A run from before fingerprints is compared by its training label counts.
+    assert data_changes({"datasets": [{"name": ds.name, "label_counts": {"train": counts}}]}, [ds]) == []
+    fewer = {**counts, "joy": counts["joy"] - 1}
+    older = {"datasets": [{"name": ds.name, "label_counts": {"train": fewer}}]}
+    assert data_changes(older, [ds]) == [f"{ds.name}: {n - 1:,} training rows then, {n:,} now"]
+
+
+def test_soup_names_runs_trained_on_other_data(trained_tiny, second_run, tmp_path):
+    meta = json.loads((trained_tiny / "emotionkit.json").read_text())
+    name = meta["datasets"][0]["name"]
+    assert meta["datasets"][0]["fingerprints"]["train"]  # every run records what it trained on
+    older = tmp_path / "older"
+    shutil.copytree(second_run, older)
+    older_meta = json.loads((older / "emotionkit.json").read_text())
+    older_meta["datasets"][0]["fingerprints"]["train"] = "0" * 16  # as if trained on another version
+    (older / "emotionkit.json").write_text(json.dumps(older_meta))
+    out = make_soup([trained_tiny, older], tmp_path / "soup", test=False, reproduce="emotionkit soup (test)")
+    runs = {r["path"]: r for r in json.loads((out / "emotionkit.json").read_text())["soup"]["runs"]}
+    rows = sum(meta["datasets"][0]["label_counts"]["train"].values())
+    assert "data_changes" not in runs[str(trained_tiny)]
+    assert runs[str(older)]["data_changes"] == [f"{name}: {rows:,} training rows then, {rows:,} now"]
+    card = render(collect_facts(out))
+    assert f"`{older}` ({name}: {rows:,} training rows then, {rows:,} now)" in card
+    assert f"`{trained_tiny}` (" not in card
 
 
 def test_average_weights_runs_and_refuses_bad_weights():

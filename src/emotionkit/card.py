@@ -184,6 +184,11 @@ def render(facts: dict) -> str:
                         "the mapping leaves out): they have no cross-entropy term, only the teachers' targets.")
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
+        changed = [r for r in (facts["soup"] or {}).get("runs", []) if r.get("data_changes")]
+        if changed:
+            out += ["", "These runs of the soup were trained on an earlier version of a dataset than the one named "
+                    "above, so their commands reproduce them only on that version: " + "; ".join(
+                        f"`{r['path']}` ({', '.join(r['data_changes'])})" for r in changed) + "."]
 
     if facts["soup"]:
         out += ["", _soup_section(facts["soup"], [d["name"] for d in facts["datasets"]])]

@@ -21,6 +21,7 @@ Labels may be names (``"joy"``) or ids (``1``). A bad row stops loading with a
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import logging
@@ -74,6 +75,13 @@ class Dataset:
     def label_counts(self, split: str) -> dict[str, int]:
         counts = Counter(ex.label for ex in self.split(split))
         return {label: counts.get(i, 0) for i, label in enumerate(LABELS)}
+
+    def fingerprint(self, split: str) -> str:
+        """A short SHA-256 of the split's texts and labels in order: which version of the data a model saw."""
+        digest = hashlib.sha256()
+        for ex in self.split(split):
+            digest.update(f"{LABELS[ex.label]}\t{ex.text}\n".encode())
+        return digest.hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- files

@@ -129,6 +129,27 @@ def _validation_scores(clf, state: dict, datasets: list) -> dict:
     return scores
 
 
+def data_changes(meta: dict, datasets: list) -> list[str]:
+    """How the training data a run saw differs from ``datasets`` as they are now; empty when it is the same.
+
+    Runs record a fingerprint of each training split; runs from before fingerprints are compared by their
+    training label counts, which catches added or relabelled rows but not edited texts.
+    """
+    current = {ds.name: ds for ds in datasets}
+    changes = []
+    for seen in meta.get("datasets", []):
+        ds = current.get(seen["name"])
+        if ds is None or "train" not in ds.splits:
+            continue
+        then = seen.get("fingerprints", {}).get("train")
+        same = (then == ds.fingerprint("train") if then
+                else seen.get("label_counts", {}).get("train") == ds.label_counts("train"))
+        if not same:
+            rows_then = sum(seen.get("label_counts", {}).get("train", {}).values())
+            changes.append(f"{seen['name']}: {rows_then:,} training rows then, {len(ds.split('train')):,} now")
+    return changes
+
+
 def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True, reproduce: str = "") -> Path:
     """Greedy soup of ``runs`` into ``output_dir`` (a standard model directory with card)."""
     from safetensors.torch import save_file  # noqa: PLC0415
@@ -150,7 +171,11 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     clf = EmotionClassifier.load(paths[0], engine="torch")
     for run in loaded:
         run["validation"] = _validation_scores(clf, run["state"], datasets)
+        run["data_changes"] = data_changes(run["meta"], datasets)
         log.info("%s: validation %s", run["path"], run["validation"])
+        if run["data_changes"]:
+            log.warning("%s was trained on other data than the soup validates on: %s", run["path"],
+                        "; ".join(run["data_changes"]))
     ranked = sorted(loaded, key=lambda r: r["validation"]["selection_score"], reverse=True)
     chosen, best = [ranked[0]], ranked[0]["validation"]
     state = _average_runs([ranked[0]], save_dtype)
@@ -188,6 +213,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         "runs": [{"path": str(r["path"]), "weight": r["weight"], "seed": r["meta"]["train"]["seed"],
                   "data_seed": r["meta"]["train"].get("data_seed", -1), "epochs": r["meta"]["train"]["epochs"],
                   "validation": r["validation"], "in_soup": any(r is c for c in chosen),
+                  **({"data_changes": r["data_changes"]} if r["data_changes"] else {}),
                   **({"soup_of": [x["path"] for x in r["meta"]["soup"]["runs"] if x["in_soup"]]}
                      if r["meta"].get("soup") else {})}
                  for r in ranked],

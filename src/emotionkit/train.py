@@ -399,6 +399,7 @@ def train(
                 "weight": w,
                 "train_rows_sampled": round(w * len(ds.split("train"))),
                 "label_counts": {s: ds.label_counts(s) for s in ds.splits},
+                "fingerprints": {s: ds.fingerprint(s) for s in ds.splits},
                 "notes": ds.notes,
             }
             for ds, w in sources
