@@ -7,12 +7,12 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from emotionkit.card import collect_facts, render
 from emotionkit.cli import main
 from emotionkit.config import ModelSettings, TrainConfig
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import evaluate
 from emotionkit.predict import EmotionClassifier
-from emotionkit.card import collect_facts, render
 from emotionkit.soup import SoupError, average, data_changes, make_soup, run_count
 from emotionkit.train import train
 
