@@ -54,6 +54,11 @@ def test_an_int8_graph_that_misses_parity_leaves_fp32_usable(model_copy, monkeyp
     assert EmotionClassifier.load(model_copy, engine="onnx")("so happy").label in LABELS
     with pytest.raises(onnx_engine.ExportError, match="no int8 graph for this model"):
         EmotionClassifier.load(model_copy, engine="onnx-int8")
+    # The CLI says so in one line, not with a traceback.
+    capsys.readouterr()
+    assert main(["predict", "--model", str(model_copy), "--engine", "onnx-int8", "so happy"]) == 2
+    err = capsys.readouterr().err
+    assert "error: " in err and "no int8 graph for this model" in err and "Traceback" not in err
     # auto falls back to the fp32 graph, and the recorded refusal is not exported again.
     capsys.readouterr()
     assert EmotionClassifier.load(model_copy, engine="auto", device="cpu").engine.name == "onnx-fp32"

@@ -18,6 +18,7 @@ import typing
 from pathlib import Path
 
 from emotionkit.config import PRESETS, ModelSettings, TrainConfig, with_overrides
+from emotionkit.onnx_engine import ExportError
 
 
 def _add_dataclass_args(parser: argparse.ArgumentParser, cls: type) -> None:
@@ -275,7 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (ValueError, TypeError, KeyError, OSError, ImportError) as err:
+    except (ValueError, TypeError, KeyError, OSError, ImportError, ExportError) as err:
+        # ExportError: e.g. --engine onnx-int8 on a model whose int8 graph failed parity.
         print(f"emotionkit {args.command}: error: {err}", file=sys.stderr)
         return 2
 
