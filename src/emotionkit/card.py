@@ -35,8 +35,8 @@ _PROVENANCE = {
     "lower-cased with punctuation removed; the 16,000 / 2,000 / 2,000 split. Terms: educational and research use.",
     "goemotions": "GoEmotions (Demszky et al., ACL 2020): English Reddit comments, official split, CC BY 4.0; "
     "27 labels mapped onto our six (see the mapping below).",
-    "stylemix": "emotionkit's own hand-written messages in seven registers (reviews, support tickets, work email, "
-    "chat with emoji, ALL CAPS, slang, long), kept apart from the style set it is scored on; Apache-2.0 "
+    "stylemix": "emotionkit's own hand-written messages in eight registers (reviews, support tickets, work email, "
+    "chat with emoji, ALL CAPS, slang, long, Reddit-style comments), kept apart from the style set it is scored on; Apache-2.0 "
     "(data/stylemix/README.md).",
 }
 

@@ -271,7 +271,7 @@ PRESETS: dict[str, Recipe] = {
     "emotionkit-default": Recipe(
         ModelSettings(),
         TrainConfig(
-            # Tweets, GoEmotions and our stylemix messages (all three rounds) sampled 3 times (see the README).
+            # Tweets, GoEmotions and our stylemix messages (all four rounds) sampled 3 times (see the README).
             data=("../shared/data/emotion", "../shared/data/goemotions", "data/stylemix:3"),
             output_dir="models/emotionkit-minilm",
             extra_test=("data/styleset",),
