@@ -4,7 +4,7 @@ import re
 import pytest
 from conftest import ROOT, SHARED, STYLESET
 
-from emotionkit.data import DataError, goemotions_mapping, load_dataset, read_file
+from emotionkit.data import DataError, goemotions_mapping, load_dataset, read_file, with_partial_labels
 from emotionkit.labels import LABELS
 
 
@@ -115,6 +115,13 @@ def test_goemotions_rules_on_tiny_copy(tmp_path):
     assert "left out 2 (has a dropped label), 1 (labels map to several emotions)" in ds.notes[0]
     # The left-out comments are kept apart, unlabelled, for a transfer set.
     assert ds.unlabeled == {"train": ["ok", "wow thanks", "love you but scared"]}
+    # The partial-label rule: "gratitude, surprise" has one mapped label, so it may train as surprise;
+    # neutral alone has none and "love, fear" two, so they never do.
+    assert [(e.text, LABELS[e.label]) for e in ds.partial["train"]] == [("wow thanks", "surprise")]
+    loose = with_partial_labels(ds)
+    assert [e.text for e in loose.split("train")] == ["so funny lol", 'he said "no" again', "wow thanks"]
+    assert "1 rows added by the partial-label rule" in loose.notes[-1]
+    assert [e.text for e in ds.split("train")] == ["so funny lol", 'he said "no" again']  # the original is untouched
 
 
 @pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")
@@ -122,6 +129,9 @@ def test_shared_goemotions_loads():
     ds = load_dataset(SHARED / "goemotions")
     sizes = {k: len(v) for k, v in ds.splits.items()}
     assert sizes == {"train": 13657, "validation": 1689, "test": 1691}
+    assert {k: len(v) for k, v in ds.partial.items()} == {"train": 3248, "validation": 391, "test": 395}
+    loose = with_partial_labels(ds)
+    assert len(loose.split("train")) == 16905 and loose.split("test") == ds.split("test")
 
 
 def test_styleset_has_50_per_emotion_and_styles():

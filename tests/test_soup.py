@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 from emotionkit.card import collect_facts, render
 from emotionkit.cli import main
 from emotionkit.config import ModelSettings, TrainConfig
-from emotionkit.data import load_dataset
+from emotionkit.data import load_dataset, with_partial_labels
 from emotionkit.evaluate import evaluate
 from emotionkit.predict import EmotionClassifier
 from emotionkit.soup import SoupError, average, data_changes, make_soup, run_count
@@ -102,6 +102,23 @@ def test_data_changes_tells_which_data_a_run_saw(tiny_data):
     fewer = {**counts, "joy": counts["joy"] - 1}
     older = {"datasets": [{"name": ds.name, "label_counts": {"train": fewer}}]}
     assert data_changes(older, [ds]) == [f"{ds.name}: {n - 1:,} training rows then, {n:,} now"]
+
+
+def test_data_changes_knows_a_run_trained_with_the_partial_label_rule(tmp_path):
+    names = ["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
+             "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief",
+             "joy", "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness",
+             "surprise", "neutral"]
+    (tmp_path / "emotions.txt").write_text("\n".join(names), "utf-8")
+    (tmp_path / "train.tsv").write_text("so funny lol\t1\ta1\nwow thanks\t15,26\ta2\n", "utf-8")
+    strict = load_dataset(tmp_path)
+    loose = with_partial_labels(strict)
+    seen = {"name": "goemotions", "fingerprints": {"train": loose.fingerprint("train")},
+            "label_counts": {"train": loose.label_counts("train")}}
+    # The soup reloads the strict split; a partial-label run saw the loose one, and that is no change.
+    assert data_changes({"train": {"partial_labels": True}, "datasets": [seen]}, [strict]) == []
+    assert data_changes({"train": {"partial_labels": False}, "datasets": [seen]}, [strict]) == [
+        "goemotions: 2 training rows then, 1 now"]
 
 
 def test_soup_names_runs_trained_on_other_data(trained_tiny, second_run, tmp_path):

@@ -266,3 +266,36 @@ def test_bad_distillation_settings_are_refused():
         TrainConfig(distill_temperature=0)
     with pytest.raises(ValueError, match="need teachers; none given"):
         TrainConfig(transfer=("texts.txt",))
+
+
+def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny_models, tiny_data, tmp_path):
+    from emotionkit.card import write_card
+    from emotionkit.config import ModelSettings, TrainConfig
+    from emotionkit.data import goemotions_mapping
+
+    mapping = goemotions_mapping()
+    names = [*sorted({n for spec in mapping["mapping"].values() for n in spec["labels"]} | set(mapping["dropped"]))]
+    goe = tmp_path / "goemotions"
+    goe.mkdir()
+    (goe / "emotions.txt").write_text("\n".join(names), "utf-8")
+    for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
+        rows = [json.loads(line) for line in (tiny_data / f"{split}.jsonl").read_text().splitlines()]
+        lines = [f"{r['text']}\t{names.index(LABELS[r['label']] if isinstance(r['label'], int) else r['label'])}\tid"
+                 for r in rows]
+        # Each split gets two rows with a dropped label beside a mapped one: partial-label rows.
+        lines += [f"{split} thanks, so happy\t{names.index('joy')},{names.index('gratitude')}\tp1",
+                  f"{split} wow, did not see that\t{names.index('surprise')},{names.index('neutral')}\tp2"]
+        (goe / f"{stem}.tsv").write_text("\n".join(lines) + "\n", "utf-8")
+
+    out = train(
+        ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
+        TrainConfig(data=(str(goe),), output_dir=str(tmp_path / "m"), epochs=1, batch_size=8, partial_labels=True),
+    )
+    meta = json.loads((out / "emotionkit.json").read_text())
+    seen = meta["datasets"][0]
+    assert meta["train"]["partial_labels"] is True
+    assert sum(seen["label_counts"]["train"].values()) == 72 + 2  # tiny_data's 72 train rows and the two partial ones
+    assert sum(seen["label_counts"]["validation"].values()) == 24  # validation keeps the strict rule
+    assert any("2 rows added by the partial-label rule" in note for note in seen.get("notes", []))
+    card = write_card(out).read_text()
+    assert "Trained with the partial-label rule (`partial_labels`; `this run`)" in card

@@ -164,6 +164,14 @@ def render(facts: dict) -> str:
             out.append(f"  - note: {note}")
     if any(d["name"] == "goemotions" for d in facts["datasets"]):
         out += ["", _goemotions_section()]
+        soup_runs = [r for r in (facts["soup"] or {}).get("runs", []) if r["in_soup"]]
+        partial = ([r["path"] for r in soup_runs if r.get("partial_labels")] if soup_runs
+                   else ["this run"] * bool(facts["hyperparameters"].get("partial_labels")))
+        if partial:
+            out += ["", f"Trained with the partial-label rule (`partial_labels`; {', '.join(f'`{p}`' for p in partial)}): "
+                    "the train split also holds the comments whose mapped labels all name one emotion beside a dropped "
+                    "label (\"joy, admiration\" -> joy). Validation and test keep the rule above, so their scores "
+                    "compare with other models'."]
     out += ["", "### Hyperparameters", "", "| setting | value |", "|---|---|"]
     for k, v in facts["model"].items():
         out.append(f"| {k} | {v} |")

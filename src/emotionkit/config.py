@@ -140,6 +140,13 @@ class TrainConfig:
     save_dtype: str = field(
         default="float32", metadata=_doc("Precision of the saved weights: float32, or float16 (half the size).")
     )
+    partial_labels: bool = field(
+        default=False,
+        metadata=_doc(
+            "Also train on rows the label mapping leaves out whose mapped labels all name one emotion beside a "
+            "dropped label (GoEmotions 'joy, admiration' -> joy). Validation and test keep the strict rule."
+        ),
+    )
     teachers: tuple[str, ...] = field(
         default=(),
         metadata=_doc(

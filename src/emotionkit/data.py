@@ -26,7 +26,7 @@ import io
 import json
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
@@ -59,6 +59,9 @@ class Dataset:
 
     ``unlabeled`` holds, per split, texts that were read but carry none of our six labels
     (GoEmotions comments the mapping leaves out); distillation can use them as a transfer set.
+    ``partial`` holds, per split, the left-out rows whose mapped labels all name one emotion while
+    another of their labels is dropped (GoEmotions "joy, admiration" -> joy); training may add
+    them to its train split (:func:`with_partial_labels`); validation and test never do.
     """
 
     name: str
@@ -66,6 +69,7 @@ class Dataset:
     splits: dict[str, list[Example]]
     notes: list[str] = field(default_factory=list)
     unlabeled: dict[str, list[str]] = field(default_factory=dict)
+    partial: dict[str, list[Example]] = field(default_factory=dict)
 
     def split(self, name: str) -> list[Example]:
         if name not in self.splits:
@@ -189,11 +193,21 @@ def _is_goemotions(directory: Path) -> bool:
     return (directory / "emotions.txt").is_file() and (directory / "train.tsv").is_file()
 
 
-def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> tuple[list[Example], Counter, list[str]]:
-    """Read one GoEmotions TSV; returns kept examples, why the others were left out, and their texts."""
+@dataclass
+class GoEmotionsSplit:
+    """One GoEmotions TSV as read: the kept rows, why the others were left out, and those others."""
+
+    kept: list[Example]
+    skipped: Counter
+    left_out: list[str]  # texts of the rows left out
+    partial: list[Example]  # left-out rows whose mapped labels agree, labelled by them (a dropped label beside)
+
+
+def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> GoEmotionsSplit:
+    """Read one GoEmotions TSV by the mapping's multi-label rule (see ``goemotions_to_six.json``)."""
     to_six = {src: target for target, spec in mapping["mapping"].items() for src in spec["labels"]}
     text = "\n".join(line for _, line in _read_lines(path))
-    kept, skipped, left_out = [], Counter(), []
+    kept, skipped, left_out, partial = [], Counter(), [], []
     # csv.reader with default quoting undoes the CSV-style quoting some rows have.
     for number, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), start=1):
         if len(row) != 3:
@@ -207,25 +221,42 @@ def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> tuple[li
         if None in targets or len(targets) > 1:
             skipped["has a dropped label" if None in targets else "labels map to several emotions"] += 1
             left_out.append(comment)
+            if len(targets - {None}) == 1:
+                partial.append(_example(path, number, comment, (targets - {None}).pop()))
         else:
             kept.append(_example(path, number, comment, targets.pop()))
-    return kept, skipped, left_out
+    return GoEmotionsSplit(kept, skipped, left_out, partial)
 
 
 def load_goemotions(directory: Path) -> Dataset:
     names = (directory / "emotions.txt").read_text("utf-8").splitlines()
     mapping = goemotions_mapping()
-    splits, notes, unlabeled = {}, [], {}
+    splits, notes, unlabeled, partial = {}, [], {}, {}
     for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
         path = directory / f"{stem}.tsv"
         if not path.is_file():
             continue
-        splits[split], skipped, unlabeled[split] = read_goemotions_tsv(path, names, mapping)
+        read = read_goemotions_tsv(path, names, mapping)
+        splits[split], unlabeled[split], partial[split] = read.kept, read.left_out, read.partial
         notes.append(
-            f"goemotions {split}: kept {len(splits[split])} comments with one of our six emotions; left out "
-            + ", ".join(f"{n} ({why})" for why, n in sorted(skipped.items()))
+            f"goemotions {split}: kept {len(read.kept)} comments with one of our six emotions; left out "
+            + ", ".join(f"{n} ({why})" for why, n in sorted(read.skipped.items()))
         )
-    return Dataset("goemotions", str(directory), splits, notes, unlabeled)
+    return Dataset("goemotions", str(directory), splits, notes, unlabeled, partial)
+
+
+def with_partial_labels(dataset: Dataset) -> Dataset:
+    """A copy of ``dataset`` whose train split also holds its ``partial`` train rows (the partial-label rule).
+
+    Validation and test are left as they are, so their scores stay comparable with a strict-rule model's.
+    """
+    extra = dataset.partial.get("train", [])
+    if not extra:
+        return dataset
+    note = (f"train: {len(extra)} rows added by the partial-label rule (their mapped labels agree; a dropped "
+            "label beside them); validation and test keep the strict rule")
+    return replace(dataset, splits={**dataset.splits, "train": dataset.split("train") + extra},
+                   notes=[*dataset.notes, f"{dataset.name} {note}"])
 
 
 # --------------------------------------------------------------------------- datasets

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from emotionkit.data import load_dataset
+from emotionkit.data import load_dataset, with_partial_labels
 from emotionkit.evaluate import evaluate, write_json
 
 log = logging.getLogger(__name__)
@@ -135,7 +135,8 @@ def data_changes(meta: dict, datasets: list) -> list[str]:
     Runs record a fingerprint of each training split; runs from before fingerprints are compared by their
     training label counts, which catches added or relabelled rows but not edited texts.
     """
-    current = {ds.name: ds for ds in datasets}
+    partial = meta.get("train", {}).get("partial_labels", False)
+    current = {ds.name: with_partial_labels(ds) if partial else ds for ds in datasets}
     changes = []
     for seen in meta.get("datasets", []):
         ds = current.get(seen["name"])
@@ -212,6 +213,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     meta["soup"] = {
         "runs": [{"path": str(r["path"]), "weight": r["weight"], "seed": r["meta"]["train"]["seed"],
                   "data_seed": r["meta"]["train"].get("data_seed", -1), "epochs": r["meta"]["train"]["epochs"],
+                  "partial_labels": bool(r["meta"]["train"].get("partial_labels")),
                   "validation": r["validation"], "in_soup": any(r is c for c in chosen),
                   **({"data_changes": r["data_changes"]} if r["data_changes"] else {}),
                   **({"soup_of": [x["path"] for x in r["meta"]["soup"]["runs"] if x["in_soup"]]}

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit.config import ModelSettings, TrainConfig, cache_dir, parse_data_spec, resolve_base_model
-from emotionkit.data import DataError, Dataset, Example, load_dataset, read_texts
+from emotionkit.data import DataError, Dataset, Example, load_dataset, read_texts, with_partial_labels
 from emotionkit.evaluate import compute_metrics, plot_confusion_matrix, plot_training_curve, write_json
 from emotionkit.labels import ID2LABEL, LABEL2ID, LABELS
 from emotionkit.runtime import softmax
@@ -307,6 +307,11 @@ def train(
     for ds, _ in sources:
         for split in ("train", "validation"):
             ds.split(split)  # raises a clear KeyError when a split is missing
+    if config.partial_labels:
+        sources = [(with_partial_labels(ds), weight) for ds, weight in sources]
+        for ds, _ in sources:
+            if ds.partial.get("train"):
+                log.info(ds.notes[-1])
 
     base = resolve_base_model(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
