@@ -69,8 +69,13 @@ def test_a_soup_offered_to_a_soup_counts_as_the_runs_it_averages(trained_tiny, s
     inner_kept = [r["path"] for r in inner_meta["soup"]["runs"] if r["in_soup"]]
     assert run_count(inner_meta) == len(inner_kept)
 
+    # An ingredient's CPU engine choice is about its own weights; the soup does not inherit it.
+    inner_meta.update(cpu_engine="onnx", cpu_engine_reason="its int8 graph missed parity")
+    (inner / "emotionkit.json").write_text(json.dumps(inner_meta))
     outer = make_soup([inner, second_run], tmp_path / "outer", test=False)
-    soup = json.loads((outer / "emotionkit.json").read_text())["soup"]
+    outer_meta = json.loads((outer / "emotionkit.json").read_text())
+    assert "cpu_engine" not in outer_meta and "cpu_engine_reason" not in outer_meta
+    soup = outer_meta["soup"]
     entry = next(r for r in soup["runs"] if r["path"] == str(inner))
     assert entry["weight"] == len(inner_kept) and entry["soup_of"] == inner_kept
     # A greedy soup scores at least its best run on validation, so it ranks first; the training log

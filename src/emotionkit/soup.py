@@ -202,6 +202,10 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         if (ranked[0]["path"] / name).is_file():
             shutil.copy2(ranked[0]["path"] / name, staging / name)
     meta = dict(ranked[0]["meta"])
+    # The CPU engine chosen for a run (e.g. ONNX fp32 where its int8 graph missed parity) is a fact
+    # about that run's weights, not the average's: the soup starts from the default and is checked anew.
+    for key in ("cpu_engine", "cpu_engine_reason"):
+        meta.pop(key, None)
     nested = " (a soup counts as the runs it averages)" if any(r["weight"] > 1 for r in loaded) else ""
     meta["selection_rule"] = (f"greedy weight averaging of {len(loaded)} runs{nested} (each run's best epoch by "
                               f"{SELECTION_RULE}); a run joins the average only if the average's validation score "
