@@ -299,3 +299,11 @@ def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny
     assert any("2 rows added by the partial-label rule" in note for note in seen.get("notes", []))
     card = write_card(out).read_text()
     assert "Trained with the partial-label rule (`partial_labels`; `this run`)" in card
+
+
+def test_partial_label_rule_without_a_mapped_dataset_is_refused(tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    with pytest.raises(ValueError, match="partial_labels: none of the datasets .* has train rows"):
+        train(ModelSettings(), TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m"), partial_labels=True))
+    assert not (tmp_path / "m").exists()  # refused before anything was written

@@ -308,6 +308,9 @@ def train(
         for split in ("train", "validation"):
             ds.split(split)  # raises a clear KeyError when a split is missing
     if config.partial_labels:
+        if not any(ds.partial.get("train") for ds, _ in sources):
+            raise ValueError(f"partial_labels: none of the datasets {names} has train rows that the partial-label "
+                             "rule would add (only a dataset read through a label mapping, such as GoEmotions, has)")
         sources = [(with_partial_labels(ds), weight) for ds, weight in sources]
         for ds, _ in sources:
             if ds.partial.get("train"):
