@@ -298,7 +298,7 @@ def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny
     assert sum(seen["label_counts"]["validation"].values()) == 24  # validation keeps the strict rule
     assert any("2 rows added by the partial-label rule" in note for note in seen.get("notes", []))
     card = write_card(out).read_text()
-    assert "Trained with the partial-label rule (`partial_labels`; `this run`)" in card
+    assert "Trained with the partial-label rule (`partial_labels`): the train split also holds" in card
 
 
 def test_partial_label_rule_without_a_mapped_dataset_is_refused(tiny_data, tmp_path):

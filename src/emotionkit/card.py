@@ -165,10 +165,10 @@ def render(facts: dict) -> str:
     if any(d["name"] == "goemotions" for d in facts["datasets"]):
         out += ["", _goemotions_section()]
         soup_runs = [r for r in (facts["soup"] or {}).get("runs", []) if r["in_soup"]]
-        partial = ([r["path"] for r in soup_runs if r.get("partial_labels")] if soup_runs
-                   else ["this run"] * bool(facts["hyperparameters"].get("partial_labels")))
-        if partial:
-            out += ["", f"Trained with the partial-label rule (`partial_labels`; {', '.join(f'`{p}`' for p in partial)}): "
+        partial_runs = [r["path"] for r in soup_runs if r.get("partial_labels")]
+        which = f"; the runs {', '.join(f'`{p}`' for p in partial_runs)} of the soup" if partial_runs else ""
+        if partial_runs or (not soup_runs and facts["hyperparameters"].get("partial_labels")):
+            out += ["", f"Trained with the partial-label rule (`partial_labels`{which}): "
                     "the train split also holds the comments whose mapped labels all name one emotion beside a dropped "
                     "label (\"joy, admiration\" -> joy). Validation and test keep the rule above, so their scores "
                     "compare with other models'."]
