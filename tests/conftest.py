@@ -12,6 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data"
 STYLESET = ROOT / "data" / "styleset" / "test.jsonl"
 DEFAULT_MODEL = ROOT / "models" / "emotionkit-minilm"
+# GoEmotions' emotions.txt, in its order (a label id is its index), for tiny copies of the dataset.
+GOEMOTIONS_NAMES = [
+    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
+    "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief", "joy",
+    "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
+]
 
 
 @pytest.fixture(autouse=True)

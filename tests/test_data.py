@@ -2,7 +2,7 @@ import json
 import re
 
 import pytest
-from conftest import ROOT, SHARED, STYLESET
+from conftest import GOEMOTIONS_NAMES, ROOT, SHARED, STYLESET
 
 from emotionkit.data import DataError, goemotions_mapping, load_dataset, read_file, with_partial_labels
 from emotionkit.labels import LABELS
@@ -92,13 +92,7 @@ def test_goemotions_mapping_covers_every_label_once():
 
 
 def test_goemotions_rules_on_tiny_copy(tmp_path):
-    names = (SHARED / "goemotions" / "emotions.txt").read_text() if (SHARED / "goemotions").is_dir() else None
-    if names is None:
-        names = "\n".join(["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity",
-                           "desire", "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear",
-                           "gratitude", "grief", "joy", "love", "nervousness", "optimism", "pride", "realization",
-                           "relief", "remorse", "sadness", "surprise", "neutral"])
-    write(tmp_path / "emotions.txt", names)
+    write(tmp_path / "emotions.txt", "\n".join(GOEMOTIONS_NAMES))
     rows = [
         ("so funny lol", "1", "a1"),               # amusement -> joy
         ('"he said ""no"" again"', "2,3", "a2"),   # anger+annoyance -> anger, CSV quoting undone

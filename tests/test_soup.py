@@ -5,6 +5,7 @@ import shutil
 
 import pytest
 import torch
+from conftest import GOEMOTIONS_NAMES
 from safetensors.torch import load_file
 
 from emotionkit.card import collect_facts, render
@@ -110,11 +111,7 @@ def test_data_changes_tells_which_data_a_run_saw(tiny_data):
 
 
 def test_data_changes_knows_a_run_trained_with_the_partial_label_rule(tmp_path):
-    names = ["admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion", "curiosity", "desire",
-             "disappointment", "disapproval", "disgust", "embarrassment", "excitement", "fear", "gratitude", "grief",
-             "joy", "love", "nervousness", "optimism", "pride", "realization", "relief", "remorse", "sadness",
-             "surprise", "neutral"]
-    (tmp_path / "emotions.txt").write_text("\n".join(names), "utf-8")
+    (tmp_path / "emotions.txt").write_text("\n".join(GOEMOTIONS_NAMES), "utf-8")
     (tmp_path / "train.tsv").write_text("so funny lol\t1\ta1\nwow thanks\t15,26\ta2\n", "utf-8")
     strict = load_dataset(tmp_path)
     loose = with_partial_labels(strict)

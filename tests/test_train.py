@@ -6,7 +6,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import yaml
-from conftest import STYLESET
+from conftest import GOEMOTIONS_NAMES, STYLESET
 
 from emotionkit.config import PRESETS
 from emotionkit.labels import LABELS
@@ -271,10 +271,7 @@ def test_bad_distillation_settings_are_refused():
 def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny_models, tiny_data, tmp_path):
     from emotionkit.card import write_card
     from emotionkit.config import ModelSettings, TrainConfig
-    from emotionkit.data import goemotions_mapping
-
-    mapping = goemotions_mapping()
-    names = [*sorted({n for spec in mapping["mapping"].values() for n in spec["labels"]} | set(mapping["dropped"]))]
+    names = GOEMOTIONS_NAMES
     goe = tmp_path / "goemotions"
     goe.mkdir()
     (goe / "emotions.txt").write_text("\n".join(names), "utf-8")

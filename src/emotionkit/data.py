@@ -253,10 +253,11 @@ def with_partial_labels(dataset: Dataset) -> Dataset:
     extra = dataset.partial.get("train", [])
     if not extra:
         return dataset
-    note = (f"train: {len(extra)} rows added by the partial-label rule (their mapped labels agree; a dropped "
-            "label beside them); validation and test keep the strict rule")
+    note = (f"{dataset.name} train: {len(extra)} rows added by the partial-label rule (their mapped labels agree; "
+            "a dropped label beside them); validation and test keep the strict rule")
+    log.info(note)
     return replace(dataset, splits={**dataset.splits, "train": dataset.split("train") + extra},
-                   notes=[*dataset.notes, f"{dataset.name} {note}"])
+                   notes=[*dataset.notes, note])
 
 
 # --------------------------------------------------------------------------- datasets

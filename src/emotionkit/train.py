@@ -312,9 +312,6 @@ def train(
             raise ValueError(f"partial_labels: none of the datasets {names} has train rows that the partial-label "
                              "rule would add (only a dataset read through a label mapping, such as GoEmotions, has)")
         sources = [(with_partial_labels(ds), weight) for ds, weight in sources]
-        for ds, _ in sources:
-            if ds.partial.get("train"):
-                log.info(ds.notes[-1])
 
     base = resolve_base_model(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
