@@ -9,6 +9,7 @@ import yaml
 from conftest import GOEMOTIONS_NAMES, STYLESET
 
 from emotionkit.config import PRESETS
+from emotionkit.data import goemotions_mapping
 from emotionkit.labels import LABELS
 from emotionkit.predict import EmotionClassifier
 from emotionkit.train import train
@@ -296,6 +297,12 @@ def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny
     assert any("2 rows added by the partial-label rule" in note for note in seen.get("notes", []))
     card = write_card(out).read_text()
     assert "Trained with the partial-label rule (`partial_labels`): the train split also holds" in card
+    # The run records the mapping it was read through, and its card prints that one, even after the
+    # package's mapping has moved on.
+    assert seen["label_mapping"] == goemotions_mapping()
+    seen["label_mapping"]["mapping"]["surprise"]["labels"] = ["surprise"]
+    (out / "emotionkit.json").write_text(json.dumps(meta), "utf-8")
+    assert "| surprise | surprise | " in write_card(out).read_text()
 
 
 def test_partial_label_rule_without_a_mapped_dataset_is_refused(tiny_data, tmp_path):

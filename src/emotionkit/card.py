@@ -162,16 +162,17 @@ def render(facts: dict) -> str:
             out.append(f"  - {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         for note in d.get("notes", []):
             out.append(f"  - note: {note}")
-    if any(d["name"] == "goemotions" for d in facts["datasets"]):
-        out += ["", _goemotions_section()]
-        soup_runs = [r for r in (facts["soup"] or {}).get("runs", []) if r["in_soup"]]
-        partial_runs = [r["path"] for r in soup_runs if r.get("partial_labels")]
-        which = f"; the runs {', '.join(f'`{p}`' for p in partial_runs)} of the soup" if partial_runs else ""
-        if partial_runs or (not soup_runs and facts["hyperparameters"].get("partial_labels")):
-            out += ["", f"Trained with the partial-label rule (`partial_labels`{which}): "
-                    "the train split also holds the comments whose mapped labels all name one emotion beside a dropped "
-                    "label (\"joy, admiration\" -> joy). Validation and test keep the rule above, so their scores "
-                    "compare with other models'."]
+    for d in facts["datasets"]:
+        if d["name"] == "goemotions":
+            out += ["", _goemotions_section(d.get("label_mapping"))]
+            soup_runs = [r for r in (facts["soup"] or {}).get("runs", []) if r["in_soup"]]
+            partial_runs = [r["path"] for r in soup_runs if r.get("partial_labels")]
+            which = f"; the runs {', '.join(f'`{p}`' for p in partial_runs)} of the soup" if partial_runs else ""
+            if partial_runs or (not soup_runs and facts["hyperparameters"].get("partial_labels")):
+                out += ["", f"Trained with the partial-label rule (`partial_labels`{which}): "
+                        "the train split also holds the comments whose mapped labels all name one emotion beside a dropped "
+                        "label (\"joy, admiration\" -> joy). Validation and test keep the rule above, so their scores "
+                        "compare with other models'."]
     out += ["", "### Hyperparameters", "", "| setting | value |", "|---|---|"]
     for k, v in facts["model"].items():
         out.append(f"| {k} | {v} |")
@@ -257,11 +258,15 @@ def _soup_section(soup: dict, sources: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _goemotions_section() -> str:
+def _goemotions_section(recorded: dict | None) -> str:
+    """The mapping the model was trained with, as its metadata recorded it (older runs: the package's)."""
     from emotionkit.data import goemotions_mapping
 
-    m = goemotions_mapping()
+    m = recorded or goemotions_mapping()
     lines = ["### GoEmotions label mapping", "", m["description"], ""]
+    if not recorded:
+        lines += ["(This run did not record its mapping; shown is the one in the package when the card was "
+                  "written.)", ""]
     lines += ["| our emotion | GoEmotions labels | why |", "|---|---|---|"]
     lines += [f"| {k} | {', '.join(v['labels'])} | {v['why']} |" for k, v in m["mapping"].items()]
     lines += ["", "Dropped labels: " + "; ".join(f"**{k}**: {v}" for k, v in m["dropped"].items()), "",

@@ -62,6 +62,7 @@ class Dataset:
     ``partial`` holds, per split, the left-out rows whose mapped labels all name one emotion while
     another of their labels is dropped (GoEmotions "joy, admiration" -> joy); training may add
     them to its train split (:func:`with_partial_labels`); validation and test never do.
+    ``label_mapping`` is the mapping a source with labels of its own (GoEmotions) was read through.
     """
 
     name: str
@@ -70,6 +71,7 @@ class Dataset:
     notes: list[str] = field(default_factory=list)
     unlabeled: dict[str, list[str]] = field(default_factory=dict)
     partial: dict[str, list[Example]] = field(default_factory=dict)
+    label_mapping: dict | None = None
 
     def split(self, name: str) -> list[Example]:
         if name not in self.splits:
@@ -242,7 +244,7 @@ def load_goemotions(directory: Path) -> Dataset:
             f"goemotions {split}: kept {len(read.kept)} comments with one of our six emotions; left out "
             + ", ".join(f"{n} ({why})" for why, n in sorted(read.skipped.items()))
         )
-    return Dataset("goemotions", str(directory), splits, notes, unlabeled, partial)
+    return Dataset("goemotions", str(directory), splits, notes, unlabeled, partial, mapping)
 
 
 def with_partial_labels(dataset: Dataset) -> Dataset:

@@ -406,6 +406,7 @@ def train(
                 "label_counts": {s: ds.label_counts(s) for s in ds.splits},
                 "fingerprints": {s: ds.fingerprint(s) for s in ds.splits},
                 "notes": ds.notes,
+                **({"label_mapping": ds.label_mapping} if ds.label_mapping else {}),
             }
             for ds, w in sources
         ],
