@@ -99,37 +99,33 @@ def test_goemotions_rules_on_tiny_copy(tmp_path):
         ("ok", "27", "a3"),                        # neutral -> dropped
         ("wow thanks", "15,26", "a4"),             # gratitude is dropped -> row dropped
         ("love you but scared", "18,14", "a5"),    # two emotions -> dropped
-        ("wait, what? since when", "6,22", "a6"),  # confusion+realization -> surprise
-        ("what does it do?", "7", "a7"),           # curiosity -> dropped
     ]
     write(tmp_path / "train.tsv", "".join("\t".join(r) + "\n" for r in rows))
     ds = load_dataset(tmp_path)
     assert ds.name == "goemotions"
     assert [(e.text, LABELS[e.label]) for e in ds.split("train")] == [
-        ("so funny lol", "joy"), ('he said "no" again', "anger"), ("wait, what? since when", "surprise")
+        ("so funny lol", "joy"), ('he said "no" again', "anger")
     ]
-    assert "left out 3 (has a dropped label), 1 (labels map to several emotions)" in ds.notes[0]
+    assert "left out 2 (has a dropped label), 1 (labels map to several emotions)" in ds.notes[0]
     # The left-out comments are kept apart, unlabelled, for a transfer set.
-    assert ds.unlabeled == {"train": ["ok", "wow thanks", "love you but scared", "what does it do?"]}
+    assert ds.unlabeled == {"train": ["ok", "wow thanks", "love you but scared"]}
     # The partial-label rule: "gratitude, surprise" has one mapped label, so it may train as surprise;
     # neutral alone has none and "love, fear" two, so they never do.
     assert [(e.text, LABELS[e.label]) for e in ds.partial["train"]] == [("wow thanks", "surprise")]
     loose = with_partial_labels(ds)
-    assert [e.text for e in loose.split("train")] == [
-        "so funny lol", 'he said "no" again', "wait, what? since when", "wow thanks"
-    ]
+    assert [e.text for e in loose.split("train")] == ["so funny lol", 'he said "no" again', "wow thanks"]
     assert "1 rows added by the partial-label rule" in loose.notes[-1]
-    assert len(ds.split("train")) == 3  # the original is untouched
+    assert [e.text for e in ds.split("train")] == ["so funny lol", 'he said "no" again']  # the original is untouched
 
 
 @pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")
 def test_shared_goemotions_loads():
     ds = load_dataset(SHARED / "goemotions")
     sizes = {k: len(v) for k, v in ds.splits.items()}
-    assert sizes == {"train": 15154, "validation": 1872, "test": 1886}
-    assert {k: len(v) for k, v in ds.partial.items()} == {"train": 3481, "validation": 393, "test": 416}
+    assert sizes == {"train": 13657, "validation": 1689, "test": 1691}
+    assert {k: len(v) for k, v in ds.partial.items()} == {"train": 3248, "validation": 391, "test": 395}
     loose = with_partial_labels(ds)
-    assert len(loose.split("train")) == 18635 and loose.split("test") == ds.split("test")
+    assert len(loose.split("train")) == 16905 and loose.split("test") == ds.split("test")
 
 
 def test_styleset_has_50_per_emotion_and_styles():

@@ -300,9 +300,10 @@ def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny
     # The run records the mapping it was read through, and its card prints that one, even after the
     # package's mapping has moved on.
     assert seen["label_mapping"] == goemotions_mapping()
-    seen["label_mapping"]["mapping"]["surprise"]["labels"] = ["surprise"]
+    assert "| surprise | surprise | " in card
+    seen["label_mapping"]["mapping"]["surprise"]["labels"] = ["surprise", "realization"]
     (out / "emotionkit.json").write_text(json.dumps(meta), "utf-8")
-    assert "| surprise | surprise | " in write_card(out).read_text()
+    assert "| surprise | surprise, realization | " in write_card(out).read_text()
 
 
 def test_partial_label_rule_without_a_mapped_dataset_is_refused(tiny_data, tmp_path):
