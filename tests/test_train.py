@@ -304,6 +304,10 @@ def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny
     seen["label_mapping"]["mapping"]["surprise"]["labels"] = ["surprise", "realization"]
     (out / "emotionkit.json").write_text(json.dumps(meta), "utf-8")
     assert "| surprise | surprise, realization | " in write_card(out).read_text()
+    del seen["label_mapping"]  # a run from before runs recorded it: the package's, said so
+    (out / "emotionkit.json").write_text(json.dumps(meta), "utf-8")
+    card = write_card(out).read_text()
+    assert "| surprise | surprise | " in card and "This run did not record its mapping" in card
 
 
 def test_partial_label_rule_without_a_mapped_dataset_is_refused(tiny_data, tmp_path):

@@ -162,17 +162,17 @@ def render(facts: dict) -> str:
             out.append(f"  - {split}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         for note in d.get("notes", []):
             out.append(f"  - note: {note}")
-    for d in facts["datasets"]:
-        if d["name"] == "goemotions":
-            out += ["", _goemotions_section(d.get("label_mapping"))]
-            soup_runs = [r for r in (facts["soup"] or {}).get("runs", []) if r["in_soup"]]
-            partial_runs = [r["path"] for r in soup_runs if r.get("partial_labels")]
-            which = f"; the runs {', '.join(f'`{p}`' for p in partial_runs)} of the soup" if partial_runs else ""
-            if partial_runs or (not soup_runs and facts["hyperparameters"].get("partial_labels")):
-                out += ["", f"Trained with the partial-label rule (`partial_labels`{which}): "
-                        "the train split also holds the comments whose mapped labels all name one emotion beside a dropped "
-                        "label (\"joy, admiration\" -> joy). Validation and test keep the rule above, so their scores "
-                        "compare with other models'."]
+    goemotions = next((d for d in facts["datasets"] if d["name"] == "goemotions"), None)
+    if goemotions:
+        out += ["", _goemotions_section(goemotions.get("label_mapping"))]
+        soup_runs = [r for r in (facts["soup"] or {}).get("runs", []) if r["in_soup"]]
+        partial_runs = [r["path"] for r in soup_runs if r.get("partial_labels")]
+        which = f"; the runs {', '.join(f'`{p}`' for p in partial_runs)} of the soup" if partial_runs else ""
+        if partial_runs or (not soup_runs and facts["hyperparameters"].get("partial_labels")):
+            out += ["", f"Trained with the partial-label rule (`partial_labels`{which}): "
+                    "the train split also holds the comments whose mapped labels all name one emotion beside a dropped "
+                    "label (\"joy, admiration\" -> joy). Validation and test keep the rule above, so their scores "
+                    "compare with other models'."]
     out += ["", "### Hyperparameters", "", "| setting | value |", "|---|---|"]
     for k, v in facts["model"].items():
         out.append(f"| {k} | {v} |")
