@@ -16,19 +16,17 @@ import copy
 import json
 from pathlib import Path
 
-from emotionkit.data import goemotions_mapping, read_goemotions_tsv
+from emotionkit.data import goemotions_mapping, load_goemotions
 from emotionkit.evaluate import evaluate
 from emotionkit.predict import EmotionClassifier
 
 MOVED = ("realization", "confusion")  # dropped by the package's mapping, under surprise in the variant
-STEMS = {"validation": "dev", "test": "test"}
 
 
 def surprise_variant() -> dict:
     """The package's mapping with realization and confusion under surprise."""
     mapping = copy.deepcopy(goemotions_mapping())
-    mapping["mapping"]["surprise"]["labels"] += [label for label in MOVED
-                                                 if label not in mapping["mapping"]["surprise"]["labels"]]
+    mapping["mapping"]["surprise"]["labels"] += list(MOVED)
     for label in MOVED:
         mapping["dropped"].pop(label, None)
     return mapping
@@ -38,13 +36,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("models", nargs="+", help="Model directories.")
     parser.add_argument("--data", default="../shared/data/goemotions", help="The GoEmotions directory.")
-    parser.add_argument("--split", choices=sorted(STEMS), default="validation")
+    parser.add_argument("--split", choices=("validation", "test"), default="validation")
     args = parser.parse_args()
-    directory = Path(args.data)
-    names = (directory / "emotions.txt").read_text("utf-8").splitlines()
-    path = directory / f"{STEMS[args.split]}.tsv"
-    sets = {"package": read_goemotions_tsv(path, names, goemotions_mapping()).kept,
-            "surprise_variant": read_goemotions_tsv(path, names, surprise_variant()).kept}
+    sets = {"package": load_goemotions(Path(args.data)).split(args.split),
+            "surprise_variant": load_goemotions(Path(args.data), surprise_variant()).split(args.split)}
     for model in args.models:
         clf = EmotionClassifier.load(model, engine="torch")
         for name, examples in sets.items():

@@ -4,7 +4,7 @@ import re
 import pytest
 from conftest import GOEMOTIONS_NAMES, ROOT, SHARED, STYLESET
 
-from emotionkit.data import DataError, goemotions_mapping, load_dataset, read_file, with_partial_labels
+from emotionkit.data import DataError, goemotions_mapping, load_dataset, load_goemotions, read_file, with_partial_labels
 from emotionkit.labels import LABELS
 
 
@@ -116,6 +116,13 @@ def test_goemotions_rules_on_tiny_copy(tmp_path):
     assert [e.text for e in loose.split("train")] == ["so funny lol", 'he said "no" again', "wow thanks"]
     assert "1 rows added by the partial-label rule" in loose.notes[-1]
     assert [e.text for e in ds.split("train")] == ["so funny lol", 'he said "no" again']  # the original is untouched
+    # Another mapping may be given; the dataset keeps the one it was read through.
+    variant = goemotions_mapping()
+    variant["mapping"]["surprise"]["labels"].append("gratitude")
+    del variant["dropped"]["gratitude"]
+    read = load_goemotions(tmp_path, variant)
+    assert ("wow thanks", "surprise") in [(e.text, LABELS[e.label]) for e in read.split("train")]
+    assert read.label_mapping == variant and ds.label_mapping == goemotions_mapping()
 
 
 @pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")

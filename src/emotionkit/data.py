@@ -230,9 +230,10 @@ def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> GoEmotio
     return GoEmotionsSplit(kept, skipped, left_out, partial)
 
 
-def load_goemotions(directory: Path) -> Dataset:
+def load_goemotions(directory: Path, mapping: dict | None = None) -> Dataset:
+    """GoEmotions read through ``mapping`` (default: the package's, ``goemotions_to_six.json``)."""
     names = (directory / "emotions.txt").read_text("utf-8").splitlines()
-    mapping = goemotions_mapping()
+    mapping = mapping or goemotions_mapping()
     splits, notes, unlabeled, partial = {}, [], {}, {}
     for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
         path = directory / f"{stem}.tsv"
