@@ -1,0 +1,126 @@
+"""Intermediate task: fine-tune the encoder on all 28 GoEmotions labels before the six-way recipe.
+
+The six-way recipe sees only the GoEmotions comments whose labels map onto our six (16,905 of 43,410 train
+comments with the partial-label rule). This stage lets the encoder learn from every train comment, neutral and
+the dropped labels included, with each comment's full label set: a 28-way softmax trained with cross-entropy
+against the comment's labels, weighted equally (a comment with two labels has target 0.5 on each). A first try
+with sigmoid outputs and binary cross-entropy learned almost nothing in one epoch (dev loss 0.1454 against 0.1492
+for predicting the label frequencies; no output ever passed 0.5). It saves the encoder (without the 28-way head) and tokenizer as a directory that
+``emotionkit train --base-model DIR`` fine-tunes like any base model. Only the train split is trained on; the dev
+split's score (how often the top label is one of the comment's labels) is printed for the log and chooses
+nothing.
+
+    python benchmarks/goemotions_intermediate.py ../shared/data/goemotions --output-dir models/intermediate-goe28
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def read_multilabel(path: Path, n_labels: int) -> tuple[list[str], np.ndarray]:
+    """Texts and multi-hot label rows of one GoEmotions TSV (csv quoting undone, as ``emotionkit.data`` does)."""
+    texts, rows = [], []
+    for number, row in enumerate(csv.reader(io.StringIO(path.read_text("utf-8")), delimiter="\t"), start=1):
+        if len(row) != 3:
+            raise ValueError(f"{path}:{number}: expected 3 tab-separated fields, got {len(row)}")
+        hot = np.zeros(n_labels, dtype=np.float32)
+        hot[[int(i) for i in row[1].split(",")]] = 1.0
+        texts.append(row[0])
+        rows.append(hot)
+    return texts, np.stack(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("goemotions", type=Path, help="directory with train.tsv, dev.tsv and emotions.txt")
+    parser.add_argument("--output-dir", type=Path, required=True)
+    parser.add_argument("--base-model", default="minilm")
+    parser.add_argument("--epochs", type=float, default=1.0)
+    parser.add_argument("--learning-rate", type=float, default=1e-4)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--seed", type=int, default=13)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from emotionkit.config import ModelSettings, resolve_base_model
+    from emotionkit.textnorm import normalize
+
+    set_seed(args.seed)
+    settings = ModelSettings()  # the shipped recipe's normalization and max length
+    names = (args.goemotions / "emotions.txt").read_text("utf-8").splitlines()
+    base = resolve_base_model(args.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(names),
+        id2label=dict(enumerate(names)), label2id={n: i for i, n in enumerate(names)},
+    )
+
+    def encode(stem: str) -> list[dict]:
+        texts, hot = read_multilabel(args.goemotions / f"{stem}.tsv", len(names))
+        enc = tokenizer([normalize(t, settings.normalize) for t in texts], truncation=True,
+                        max_length=settings.max_length)
+        return [{"input_ids": ids, "attention_mask": mask, "labels": labels}
+                for ids, mask, labels in zip(enc["input_ids"], enc["attention_mask"], hot, strict=True)]
+
+    train_rows, dev_rows = encode("train"), encode("dev")
+    print(f"train {len(train_rows)} comments, dev {len(dev_rows)}, {len(names)} labels", flush=True)
+
+    def metrics(pred) -> dict:
+        logits, labels = pred
+        return {"top_label_in_set": float(labels[np.arange(len(labels)), logits.argmax(axis=1)].mean())}
+
+    class SoftTargetTrainer(Trainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            hot = inputs.pop("labels")
+            outputs = model(**inputs)
+            target = hot / hot.sum(dim=1, keepdim=True)
+            loss = torch.nn.functional.cross_entropy(outputs.logits, target)
+            return (loss, outputs) if return_outputs else loss
+
+    work = args.output_dir / "trainer"
+    trainer = SoftTargetTrainer(
+        model=model,
+        args=TrainingArguments(
+            output_dir=str(work), num_train_epochs=args.epochs, learning_rate=args.learning_rate,
+            per_device_train_batch_size=args.batch_size, per_device_eval_batch_size=128,
+            warmup_steps=0.1,  # transformers 5: a float < 1 is a ratio of all steps
+            weight_decay=0.01, train_sampling_strategy="group_by_length", save_strategy="no", eval_strategy="no",
+            logging_steps=200, report_to=[], seed=args.seed, disable_tqdm=True,
+        ),
+        train_dataset=train_rows,
+        data_collator=DataCollatorWithPadding(tokenizer),
+        compute_metrics=metrics,
+    )
+    result = trainer.train()
+    dev = trainer.evaluate(dev_rows)
+    print(json.dumps({"train_runtime": result.metrics["train_runtime"], **dev}, indent=1), flush=True)
+    encoder_dir = args.output_dir
+    # Forget the 28 label names in the saved config: the six-way recipe names its own.
+    model.config.id2label, model.config.label2id = {0: "LABEL_0", 1: "LABEL_1"}, {"LABEL_0": 0, "LABEL_1": 1}
+    model.base_model.save_pretrained(encoder_dir)  # the encoder alone: the six-way recipe adds its own head
+    tokenizer.save_pretrained(encoder_dir)
+    (encoder_dir / "intermediate.json").write_text(json.dumps({
+        "task": "GoEmotions train, 28 labels, softmax cross-entropy against the label set", "base_model": args.base_model,
+        "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
+        "seed": args.seed, "train_comments": len(train_rows), "dev": dev}, indent=1))
+    print(f"saved the encoder to {encoder_dir}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
