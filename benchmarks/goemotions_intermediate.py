@@ -4,11 +4,13 @@ The six-way recipe sees only the GoEmotions comments whose labels map onto our s
 comments with the partial-label rule). This stage lets the encoder learn from every train comment, neutral and
 the dropped labels included, with each comment's full label set: a 28-way softmax trained with cross-entropy
 against the comment's labels, weighted equally (a comment with two labels has target 0.5 on each). A first try
-with sigmoid outputs and binary cross-entropy learned almost nothing in one epoch (dev loss 0.1454 against 0.1492
-for predicting the label frequencies; no output ever passed 0.5). It saves the encoder (without the 28-way head) and tokenizer as a directory that
-``emotionkit train --base-model DIR`` fine-tunes like any base model. Only the train split is trained on; the dev
-split's score (how often the top label is one of the comment's labels) is printed for the log and chooses
-nothing.
+with sigmoid outputs and binary cross-entropy learned almost nothing in one epoch (dev loss 0.1454 against
+0.1492 for predicting the label frequencies; no output ever passed 0.5).
+
+It saves the encoder (without the 28-way head) and its tokenizer as a directory that ``emotionkit train
+--base-model DIR`` fine-tunes like any base model. Only the train split is trained on; the dev split's score
+(how often the top label is one of the comment's labels) is printed for the log and chooses nothing. Tried in
+session 16 and not kept: see docs/experiments.md.
 
     python benchmarks/goemotions_intermediate.py ../shared/data/goemotions --output-dir models/intermediate-goe28
 """
@@ -16,23 +18,22 @@ nothing.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 from pathlib import Path
 
 import numpy as np
 
+from emotionkit.data import goemotions_rows
 
-def read_multilabel(path: Path, n_labels: int) -> tuple[list[str], np.ndarray]:
-    """Texts and multi-hot label rows of one GoEmotions TSV (csv quoting undone, as ``emotionkit.data`` does)."""
+
+def read_multilabel(path: Path, names: list[str]) -> tuple[list[str], np.ndarray]:
+    """Texts and multi-hot label rows (one column per name in ``names``) of one GoEmotions TSV."""
     texts, rows = [], []
-    for number, row in enumerate(csv.reader(io.StringIO(path.read_text("utf-8")), delimiter="\t"), start=1):
-        if len(row) != 3:
-            raise ValueError(f"{path}:{number}: expected 3 tab-separated fields, got {len(row)}")
-        hot = np.zeros(n_labels, dtype=np.float32)
-        hot[[int(i) for i in row[1].split(",")]] = 1.0
-        texts.append(row[0])
+    index = {name: i for i, name in enumerate(names)}
+    for _, comment, labels in goemotions_rows(path, names):
+        hot = np.zeros(len(names), dtype=np.float32)
+        hot[[index[name] for name in labels]] = 1.0
+        texts.append(comment)
         rows.append(hot)
     return texts, np.stack(rows)
 
@@ -72,7 +73,7 @@ def main() -> None:
     )
 
     def encode(stem: str) -> list[dict]:
-        texts, hot = read_multilabel(args.goemotions / f"{stem}.tsv", len(names))
+        texts, hot = read_multilabel(args.goemotions / f"{stem}.tsv", names)
         enc = tokenizer([normalize(t, settings.normalize) for t in texts], truncation=True,
                         max_length=settings.max_length)
         return [{"input_ids": ids, "attention_mask": mask, "labels": labels}

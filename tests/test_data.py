@@ -4,7 +4,15 @@ import re
 import pytest
 from conftest import GOEMOTIONS_NAMES, ROOT, SHARED, STYLESET
 
-from emotionkit.data import DataError, goemotions_mapping, load_dataset, load_goemotions, read_file, with_partial_labels
+from emotionkit.data import (
+    DataError,
+    goemotions_mapping,
+    goemotions_rows,
+    load_dataset,
+    load_goemotions,
+    read_file,
+    with_partial_labels,
+)
 from emotionkit.labels import LABELS
 
 
@@ -101,6 +109,10 @@ def test_goemotions_rules_on_tiny_copy(tmp_path):
         ("love you but scared", "18,14", "a5"),    # two emotions -> dropped
     ]
     write(tmp_path / "train.tsv", "".join("\t".join(r) + "\n" for r in rows))
+    # Every row as written, all labels named (what the 28-label intermediate stage trains on).
+    assert [labels for _, _, labels in goemotions_rows(tmp_path / "train.tsv", GOEMOTIONS_NAMES)] == [
+        ["amusement"], ["anger", "annoyance"], ["neutral"], ["gratitude", "surprise"], ["love", "fear"]
+    ]
     ds = load_dataset(tmp_path)
     assert ds.name == "goemotions"
     assert [(e.text, LABELS[e.label]) for e in ds.split("train")] == [
@@ -123,6 +135,9 @@ def test_goemotions_rules_on_tiny_copy(tmp_path):
     read = load_goemotions(tmp_path, variant)
     assert ("wow thanks", "surprise") in [(e.text, LABELS[e.label]) for e in read.split("train")]
     assert read.label_mapping == variant and ds.label_mapping == goemotions_mapping()
+    write(tmp_path / "dev.tsv", "fine\t3,28\tb1\n")  # id 28 names no label
+    with pytest.raises(DataError, match=r"dev.tsv:1: bad label ids '3,28'"):
+        load_goemotions(tmp_path)
 
 
 @pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")

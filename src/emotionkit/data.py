@@ -26,6 +26,7 @@ import io
 import json
 import logging
 from collections import Counter, defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
@@ -205,11 +206,9 @@ class GoEmotionsSplit:
     partial: list[Example]  # left-out rows whose mapped labels agree, labelled by them (a dropped label beside)
 
 
-def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> GoEmotionsSplit:
-    """Read one GoEmotions TSV by the mapping's multi-label rule (see ``goemotions_to_six.json``)."""
-    to_six = {src: target for target, spec in mapping["mapping"].items() for src in spec["labels"]}
+def goemotions_rows(path: Path, names: list[str]) -> Iterator[tuple[int, str, list[str]]]:
+    """(row number, comment, label names) of one GoEmotions TSV, all 28 labels as written."""
     text = "\n".join(line for _, line in _read_lines(path))
-    kept, skipped, left_out, partial = [], Counter(), [], []
     # csv.reader with default quoting undoes the CSV-style quoting some rows have.
     for number, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), start=1):
         if len(row) != 3:
@@ -219,6 +218,14 @@ def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> GoEmotio
             labels = [names[int(i)] for i in label_ids.split(",")]
         except (ValueError, IndexError):
             raise DataError(f"{path}:{number}: bad label ids {label_ids!r}") from None
+        yield number, comment, labels
+
+
+def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> GoEmotionsSplit:
+    """Read one GoEmotions TSV by the mapping's multi-label rule (see ``goemotions_to_six.json``)."""
+    to_six = {src: target for target, spec in mapping["mapping"].items() for src in spec["labels"]}
+    kept, skipped, left_out, partial = [], Counter(), [], []
+    for number, comment, labels in goemotions_rows(path, names):
         targets = {to_six.get(name) for name in labels}
         if None in targets or len(targets) > 1:
             skipped["has a dropped label" if None in targets else "labels map to several emotions"] += 1
