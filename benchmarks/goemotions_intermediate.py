@@ -12,13 +12,15 @@ It saves the encoder (without the 28-way head) and its tokenizer as a directory 
 (how often the top label is one of the comment's labels) is printed for the log and chooses nothing. Tried in
 session 16 and not kept: see docs/experiments.md.
 
-    python benchmarks/goemotions_intermediate.py ../shared/data/goemotions --output-dir models/intermediate-goe28
+    python benchmarks/goemotions_intermediate.py ../shared/data/goemotions --output-dir models/candidate-inter-goe28
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +96,10 @@ def main() -> None:
             loss = torch.nn.functional.cross_entropy(outputs.logits, target)
             return (loss, outputs) if return_outputs else loss
 
-    work = args.output_dir / "trainer"
+    if args.output_dir.exists():
+        raise FileExistsError(f"{args.output_dir} exists; give a new --output-dir")
+    args.output_dir.parent.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="goe28-"))  # Trainer's scratch directory; nothing is checkpointed there
     trainer = SoftTargetTrainer(
         model=model,
         args=TrainingArguments(
@@ -111,7 +116,8 @@ def main() -> None:
     result = trainer.train()
     dev = trainer.evaluate(dev_rows)
     print(json.dumps({"train_runtime": result.metrics["train_runtime"], **dev}, indent=1), flush=True)
-    encoder_dir = args.output_dir
+    # Written beside the target and renamed when complete, so a crash leaves no half-written encoder behind.
+    encoder_dir = Path(tempfile.mkdtemp(prefix=f".{args.output_dir.name}-", dir=args.output_dir.parent))
     # Forget the 28 label names in the saved config: the six-way recipe names its own.
     model.config.id2label, model.config.label2id = {0: "LABEL_0", 1: "LABEL_1"}, {"LABEL_0": 0, "LABEL_1": 1}
     model.base_model.save_pretrained(encoder_dir)  # the encoder alone: the six-way recipe adds its own head
@@ -120,7 +126,9 @@ def main() -> None:
         "task": "GoEmotions train, 28 labels, softmax cross-entropy against the label set", "base_model": args.base_model,
         "epochs": args.epochs, "learning_rate": args.learning_rate, "batch_size": args.batch_size,
         "seed": args.seed, "train_comments": len(train_rows), "dev": dev}, indent=1))
-    print(f"saved the encoder to {encoder_dir}", flush=True)
+    encoder_dir.rename(args.output_dir)
+    shutil.rmtree(work, ignore_errors=True)
+    print(f"saved the encoder to {args.output_dir}", flush=True)
 
 
 if __name__ == "__main__":
