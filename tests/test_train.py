@@ -172,6 +172,43 @@ def test_distill_loss_gives_unlabelled_rows_only_the_teachers_term():
     assert distill_loss(logits, labels, teacher, 0.5, 2.0) == pytest.approx(expected, rel=1e-5)
 
 
+def test_distill_loss_gives_untaught_rows_the_cross_entropy_alone():
+    import torch
+    import torch.nn.functional as F
+
+    from emotionkit.train import distill_loss
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(4, 6), torch.tensor([0, 3, 5, 1])
+    teacher = torch.softmax(torch.randn(4, 6), dim=-1)
+    teacher[[1, 3]] = 0  # rows 1 and 3 come from a source the teachers do not teach
+    ce = F.cross_entropy(logits, labels, label_smoothing=0.1, reduction="none")
+    kl = (teacher[[0, 2]] * (teacher[[0, 2]].log() - F.log_softmax(logits[[0, 2]] / 2.0, dim=-1))).sum(-1)
+    expected = (0.3 * ce[[0, 2]].sum() + 0.7 * 4 * kl.sum() + ce[[1, 3]].sum()) / 4
+    assert distill_loss(logits, labels, teacher, 0.7, 2.0, 0.1) == pytest.approx(expected.item(), rel=1e-5)
+    # No row taught at all: plain label-smoothed cross-entropy, whatever alpha says.
+    none = torch.zeros(4, 6)
+    assert distill_loss(logits, labels, none, 0.9, 2.0, 0.1) == pytest.approx(ce.mean().item(), rel=1e-5)
+
+
+def test_taught_rows_follow_the_sources_and_their_weights(tiny_data):
+    from emotionkit.data import Dataset, Example, load_dataset
+    from emotionkit.train import sample_training_rows, taught_rows
+
+    tweets = load_dataset(tiny_data)
+    other = Dataset(name="reddit", source="x", splits={"train": [Example(f"comment {i}", i % 6) for i in range(10)]})
+    sources = [(tweets, 1.0), (other, 1.5)]
+    rows = sample_training_rows(sources, seed=4)
+    mask = taught_rows(sources, ("reddit",), transfer=3)
+    n = len(tweets.split("train"))
+    assert len(mask) == len(rows) + 3 and len(rows) == n + 15
+    assert not mask[:n].any() and mask[n:].all()  # tweets untaught; 15 reddit rows and 3 transfer rows taught
+    assert [r.text.startswith("comment") for r in rows] == list(mask[:len(rows)])
+    assert taught_rows(sources, (), transfer=0).all()
+    with pytest.raises(ValueError, match=r"teach_sources \['goemotions'\]: expected names of the training sources"):
+        taught_rows(sources, ("goemotions",), transfer=0)
+
+
 def test_transfer_rows_leave_out_held_texts_and_follow_the_weight(tiny_data, tmp_path):
     from emotionkit.data import DataError, load_dataset
     from emotionkit.train import NO_LABEL, transfer_rows
@@ -235,6 +272,7 @@ def test_teacher_logits_are_cached_by_weights_and_only_new_texts_are_scored(trai
 
 def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tiny_models, tiny_data, tmp_path):
     from emotionkit.config import ModelSettings, TrainConfig
+    from emotionkit.data import load_dataset
 
     transfer = tmp_path / "unlabelled.txt"  # a transfer set, taught by the teachers alone
     transfer.write_text("".join(f"an unlabelled note, number {i}\n" for i in range(12)))
@@ -242,7 +280,8 @@ def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tin
     out = train(
         ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
         TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "student"), epochs=1, batch_size=8,
-                    teachers=(str(trained_tiny),), distill_alpha=0.7, logging_steps=2, transfer=(str(transfer),)),
+                    teachers=(str(trained_tiny),), distill_alpha=0.7, logging_steps=2, transfer=(str(transfer),),
+                    teach_sources=(load_dataset(tiny_data).name,)),
         test=False, reproduce="emotionkit train --teachers T (student)",
     )
     meta = json.loads((out / "emotionkit.json").read_text())
@@ -256,6 +295,7 @@ def test_distilled_run_records_its_teachers_and_their_commands(trained_tiny, tin
     card = write_card(out).read_text()
     assert "Distilled from 1 teacher(s)" in card and "0.3 x cross-entropy with the labels + 0.7 x T^2" in card
     assert f"each epoch has 12 unlabelled texts from `{transfer}`" in card
+    assert f"The teachers teach only the rows of `{load_dataset(tiny_data).name}`" in card
 
 
 def test_bad_distillation_settings_are_refused():
@@ -267,6 +307,8 @@ def test_bad_distillation_settings_are_refused():
         TrainConfig(distill_temperature=0)
     with pytest.raises(ValueError, match="need teachers; none given"):
         TrainConfig(transfer=("texts.txt",))
+    with pytest.raises(ValueError, match=r"teach_sources \['goemotions'\] names sources for teachers to teach; no teachers"):
+        TrainConfig(teach_sources="goemotions")
 
 
 def test_partial_label_rule_adds_goemotions_train_rows_and_the_card_says_so(tiny_models, tiny_data, tmp_path):

@@ -187,6 +187,9 @@ def render(facts: dict) -> str:
                 f"{1 - h['distill_alpha']:g} x cross-entropy with the labels + {h['distill_alpha']:g} x T^2 x "
                 f"KL(teachers' mean probabilities || the model's), both at temperature T = {h['distill_temperature']:g} "
                 "(Hinton et al., 2015)."]
+        if h.get("teach_sources"):
+            out[-1] += (f" The teachers teach only the rows of {', '.join(f'`{t}`' for t in h['teach_sources'])}"
+                        "; the other sources' rows have the cross-entropy with their labels alone.")
         if h.get("transfer"):
             out[-1] += (f" Beside the labelled rows, each epoch has {facts['transfer_rows']} unlabelled texts from "
                         f"{', '.join(f'`{t}`' for t in h['transfer'])} (a transfer set; for GoEmotions, the train comments "

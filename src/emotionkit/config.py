@@ -154,6 +154,13 @@ class TrainConfig:
             "become soft targets beside the labels (Hinton et al., 2015). Empty: plain fine-tuning."
         ),
     )
+    teach_sources: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Names of the training sources whose rows the teachers teach (e.g. goemotions); rows of the other "
+            "sources learn from their labels alone. Empty: every row is taught."
+        ),
+    )
     distill_alpha: float = field(
         default=0.5, metadata=_doc("Share of the loss that follows the teachers; the rest is cross-entropy with the labels.")
     )
@@ -171,7 +178,7 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("data", "teachers", "transfer"):
+        for name in ("data", "teachers", "teach_sources", "transfer"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
         if not self.data:
@@ -180,6 +187,8 @@ class TrainConfig:
             parse_data_spec(spec)
         if self.transfer and not self.teachers:
             raise ValueError(f"transfer texts {list(self.transfer)} have no labels, so they need teachers; none given")
+        if self.teach_sources and not self.teachers:
+            raise ValueError(f"teach_sources {list(self.teach_sources)} names sources for teachers to teach; no teachers given")
         checks = {
             "learning_rate": 0 < self.learning_rate < 1,
             "batch_size": isinstance(self.batch_size, int) and self.batch_size > 0,

@@ -115,14 +115,16 @@ def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float
     plus ``alpha`` x T^2 x KL(teacher || student), both distributions softened by temperature T.
 
     Both terms are means over the batch; an unlabelled transfer row (label ``NO_LABEL``) adds 0 to the
-    cross-entropy, so it is taught by the teachers alone.
+    cross-entropy, so it is taught by the teachers alone. A row whose ``teacher_probs`` are all zero
+    (its source is not in ``teach_sources``) has the cross-entropy alone, at full weight.
     """
     import torch.nn.functional as F  # noqa: N812, PLC0415
 
     hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing, reduction="none", ignore_index=NO_LABEL)
-    hard = hard.sum() / len(labels)
-    soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), teacher_probs, reduction="batchmean")
-    return (1 - alpha) * hard + alpha * temperature**2 * soft
+    # [batch]: KL per row; a row no teacher taught carries all-zero targets, so its KL is 0.
+    soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), teacher_probs, reduction="none").sum(-1)
+    share = alpha * (teacher_probs.sum(-1) > 0).to(logits.dtype)  # [batch]: alpha if taught, 0 if not
+    return ((1 - share) * hard + share * temperature**2 * soft).mean()
 
 
 def _weighted(rows: list, weight: float, rng: random.Random) -> list:
@@ -135,6 +137,23 @@ def sample_training_rows(datasets: list[tuple[Dataset, float]], seed: int) -> li
     """Mix the sources' train splits; weight w takes round(w * n) rows of a source of n rows."""
     rng = random.Random(seed)
     return [row for dataset, weight in datasets for row in _weighted(dataset.split("train"), weight, rng)]
+
+
+def taught_rows(datasets: list[tuple[Dataset, float]], teach_sources: tuple[str, ...], transfer: int) -> np.ndarray:
+    """Which rows of ``sample_training_rows(datasets) + transfer rows`` the teachers teach, as a bool mask.
+
+    Every row when ``teach_sources`` is empty; else the rows sampled from those sources, and the
+    unlabelled transfer rows, which have nothing else to learn from.
+    """
+    names = [ds.name for ds, _ in datasets]
+    unknown = sorted(set(teach_sources) - set(names))
+    if unknown:
+        raise ValueError(f"teach_sources {unknown}: expected names of the training sources {names}")
+    mask = []
+    for dataset, weight in datasets:
+        sampled = len(_weighted(dataset.split("train"), weight, random.Random(0)))  # the count needs no seed
+        mask += [not teach_sources or dataset.name in teach_sources] * sampled
+    return np.array(mask + [True] * transfer, dtype=bool)
 
 
 def transfer_rows(specs: tuple[str, ...], sources: list[Dataset], seed: int) -> list[Example]:
@@ -323,7 +342,12 @@ def train(
     train_rows = sample_training_rows(sources, data_seed) + transfer
     soft = None
     if config.teachers:
-        soft = teacher_targets(config.teachers, [ex.text for ex in train_rows], config.distill_temperature)
+        taught = taught_rows(sources, config.teach_sources, len(transfer))
+        if len(taught) != len(train_rows):
+            raise RuntimeError(f"taught_rows gave {len(taught)} flags for {len(train_rows)} training rows")
+        soft = np.zeros((len(train_rows), len(LABELS)))  # all zero: the row learns from its label alone
+        soft[taught] = teacher_targets(config.teachers, [ex.text for ex, t in zip(train_rows, taught, strict=True) if t],
+                                       config.distill_temperature)
     train_data = _encode(tokenizer, train_rows, settings, soft)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
     mix = ", ".join(f"{ds.name} x{w}" for ds, w in sources)
