@@ -61,9 +61,66 @@ def test_jsonl_bad_rows_and_parquet_output(clf, tmp_path):
     out = (tmp_path / "out.jsonl").read_bytes().splitlines()
     assert len(out) == 6 and b"caf\xe9" in out[5]  # the undecodable bytes come back untouched
     assert json.loads(out[0])["label"] in LABELS and json.loads(out[1])["label"] == ""
-    classify_file(tmp_path / "out.jsonl", tmp_path / "again.parquet", classifier=clf)
+    classify_file(src, tmp_path / "again.parquet", classifier=clf)
     table = pq.read_table(tmp_path / "again.parquet")
     assert table.num_rows == 6 and {"label", "score", *LABELS} <= set(table.column_names)
+    # scoring a scored file again would overwrite its predictions: refused, nothing written
+    with pytest.raises(ValueError, match=r"already has the column\(s\) \['label', 'score'"):
+        classify_file(tmp_path / "out.jsonl", tmp_path / "twice.jsonl", classifier=clf)
+    assert not list(tmp_path.glob("twice*"))
+
+
+def test_rows_with_other_fields_keep_every_column(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    # a broken first line, fields in another order, a field only later, an id that changes type
+    src = tmp_path / "in.jsonl"
+    src.write_text("{broken\n" + "\n".join(json.dumps(r) for r in [
+        {"text": "i am happy", "id": 1}, {"id": 2, "text": "i am sad"}, {"text": "so scared", "id": "x3", "src": "web"},
+    ]) + "\n", encoding="utf-8")
+    for out in ("out.csv", "out.parquet"):
+        report = classify_file(src, tmp_path / out, classifier=clf, chunk_rows=1)
+        assert report.rows == 4 and report.bad_row_numbers == [1]
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert list(rows[0]) == ["_unparsed_line", "text", "id", "src", "label", "score", *LABELS]
+    assert [(r["_unparsed_line"], r["text"], r["id"], r["src"]) for r in rows] == [
+        ("{broken", "", "", ""), ("", "i am happy", "1", ""), ("", "i am sad", "2", ""), ("", "so scared", "x3", "web")]
+    table = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [(r["text"], r["id"], r["src"]) for r in table] == [
+        (None, None, None), ("i am happy", "1", None), ("i am sad", "2", None), ("so scared", "x3", "web")]
+    assert [r["label"] for r in table] == [r["label"] for r in rows]
+
+
+def test_csv_with_bom_and_a_ragged_row(clf, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_bytes("\ufeffid,text\n1,i am happy\n2,hello, world\n3\n".encode())
+    report = classify_file(src, tmp_path / "out.csv", classifier=clf)
+    assert report.bad_reasons == {"more fields than the header": 1, "missing text": 1}
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
+    assert list(rows[0])[:3] == ["id", "text", "_extra_fields"]
+    assert rows[0]["label"] in LABELS and rows[1]["label"] == "" and json.loads(rows[1]["_extra_fields"]) == [" world"]
+    assert rows[2]["id"] == "3" and rows[2]["text"] == ""
+
+
+def test_empty_input_gives_a_valid_empty_file(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n", encoding="utf-8")
+    assert classify_file(src, tmp_path / "out.csv", classifier=clf).rows == 0
+    header = ",".join(["id", "text", "label", "score", *LABELS])
+    assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == [header]
+    classify_file(src, tmp_path / "out.parquet", classifier=clf)
+    table = pq.read_table(tmp_path / "out.parquet")
+    assert table.num_rows == 0 and table.column_names == ["id", "text", "label", "score", *LABELS]
+
+
+def test_bad_arguments_leave_nothing_behind(clf, tmp_path):
+    src = write_csv(tmp_path / "in.csv", 3)
+    with pytest.raises(ValueError, match="batch_size must be an int > 0, got 0"):
+        classify_file(src, tmp_path / "out.csv", classifier=clf, batch_size=0)
+    assert not (tmp_path / "out.csv.parts").exists()
+    assert classify_file(src, tmp_path / "out.csv", classifier=clf, batch_size=8).rows == 3
 
 
 def test_strict_stops_at_first_bad_row(clf, tmp_path):

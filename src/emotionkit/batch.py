@@ -30,7 +30,11 @@ from emotionkit.labels import LABELS
 FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
 MAX_LISTED_BAD_ROWS = 1000
+UNPARSED = "_unparsed_line"  # a JSON lines row that is not a JSON object keeps its text here
+EXTRA = "_extra_fields"  # a CSV row with more fields than the header keeps the extra ones here (JSON)
 csv.field_size_limit(sys.maxsize)
+# CSV is read with utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
+CSV_ENCODING = "utf-8-sig"
 
 
 class BadRowError(ValueError):
@@ -93,12 +97,13 @@ def count_rows(path: Path, fmt: str) -> int | None:
 
 
 def columns_of(path: Path, fmt: str) -> list[str]:
+    """The input's own columns: the CSV header, the Parquet schema, the first JSON object's fields."""
     if fmt == "parquet":
         import pyarrow.parquet as pq  # noqa: PLC0415
 
         return list(pq.ParquetFile(path).schema_arrow.names)
     if fmt == "csv":
-        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        with path.open(encoding=CSV_ENCODING, errors="surrogateescape", newline="") as fh:
             return next(csv.reader(fh), [])
     with path.open("rb") as fh:
         for line in fh:
@@ -106,9 +111,32 @@ def columns_of(path: Path, fmt: str) -> list[str]:
                 try:
                     obj = json.loads(line.decode("utf-8", "surrogateescape"))
                 except ValueError:
-                    return []
-                return list(obj) if isinstance(obj, dict) else []
+                    continue
+                if isinstance(obj, dict):
+                    return list(obj)
     return []
+
+
+def scan_columns(path: Path, fmt: str) -> tuple[list[str], dict[str, set[type]]]:
+    """Every column any row has, in order of first appearance, and (JSON lines) the value types
+    seen in each. One pass over CSV and JSON lines, so every output part gets the same columns:
+    JSON objects may differ in their fields, a broken line adds ``_unparsed_line``, and a CSV row
+    longer than its header adds ``_extra_fields``.
+    """
+    if fmt == "parquet":
+        return columns_of(path, fmt), {}
+    columns: dict[str, None] = {}
+    types: dict[str, set[type]] = {}
+    for rows in read_chunks(path, fmt, 4096):
+        for row in rows:
+            for key, value in row.items():
+                columns.setdefault(key, None)
+                if fmt == "jsonl" and value is not None:
+                    types.setdefault(key, set()).add(type(value))
+    if fmt == "csv":
+        header = columns_of(path, fmt)
+        return header + [c for c in columns if c not in header], {}
+    return list(columns), types
 
 
 def read_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[list[dict]]:
@@ -121,8 +149,10 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[list[dict]]:
         return
     chunk: list[dict] = []
     if fmt == "csv":
-        with path.open(encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            for row in csv.DictReader(fh):
+        with path.open(encoding=CSV_ENCODING, errors="surrogateescape", newline="") as fh:
+            for row in csv.DictReader(fh, restkey=EXTRA):
+                if EXTRA in row:
+                    row[EXTRA] = json.dumps(row[EXTRA], ensure_ascii=False)
                 chunk.append(row)
                 if len(chunk) == chunk_rows:
                     yield chunk
@@ -137,7 +167,7 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[list[dict]]:
                     obj = json.loads(text)
                 except ValueError:
                     obj = None
-                chunk.append(obj if isinstance(obj, dict) else {"_unparsed_line": text})
+                chunk.append(obj if isinstance(obj, dict) else {UNPARSED: text})
                 if len(chunk) == chunk_rows:
                     yield chunk
                     chunk = []
@@ -147,21 +177,30 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[list[dict]]:
 
 def row_text(row: dict, column: str) -> tuple[str | None, str | None]:
     """The row's text, or ``(None, reason)`` when it has none usable."""
-    if "_unparsed_line" in row:
-        return None, "broken JSON"
     value = row.get(column)
-    if value is None:
-        return None, "missing text"
-    if not isinstance(value, str):
-        return None, f"non-string text ({type(value).__name__})"
-    if any("\udc80" <= ch <= "\udcff" for ch in value):
-        return None, "undecodable bytes"
-    if not value.strip():
-        return None, "empty text"
-    return value, None
+    if UNPARSED in row:
+        reason = "broken JSON"
+    elif row.get(EXTRA) is not None:
+        reason = "more fields than the header"
+    elif value is None:
+        reason = "missing text"
+    elif not isinstance(value, str):
+        reason = f"non-string text ({type(value).__name__})"
+    elif any("\udc80" <= ch <= "\udcff" for ch in value):
+        reason = "undecodable bytes"
+    elif not value.strip():
+        reason = "empty text"
+    else:
+        return value, None
+    return None, reason
 
 
 # --------------------------------------------------------------------------- writing
+
+
+def score_column_names(labels: list[str]) -> list[str]:
+    """The columns a scored file adds: the top label, its probability, one probability per emotion."""
+    return ["label", "score", *labels]
 
 
 def _score_columns(probs: np.ndarray | None, labels: list[str]) -> dict:
@@ -175,16 +214,18 @@ def _format_csv_value(value: object) -> object:
     return "" if value is None else (f"{value:.6f}" if isinstance(value, float) else value)
 
 
-def write_part(rows: list[dict], path: Path, fmt: str, header: bool, schema=None) -> None:
-    """Write one chunk to ``path`` atomically (temp + rename)."""
+def write_part(rows: list[dict], path: Path, fmt: str, header: bool, columns: list[str], schema=None) -> None:
+    """Write one chunk to ``path`` atomically (temp + rename). CSV and Parquet parts all have the
+    job's ``columns`` (a row without one gets an empty value); JSON lines rows keep their own fields.
+    """
     tmp = path.with_name(path.name + ".tmp")
     if fmt == "csv":
         with tmp.open("w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(rows[0]) if rows else [], extrasaction="ignore")
+            writer = csv.DictWriter(fh, fieldnames=columns, restval="")
             if header:
                 writer.writeheader()
             for row in rows:
-                writer.writerow({k: _format_csv_value(v) for k, v in row.items()})
+                writer.writerow({k: _format_csv_value(row.get(k)) for k in columns})
     elif fmt == "jsonl":
         with tmp.open("wb") as fh:
             for row in rows:
@@ -194,9 +235,12 @@ def write_part(rows: list[dict], path: Path, fmt: str, header: bool, schema=None
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        text_fields = {f.name for f in schema if pa.types.is_string(f.type)} if schema is not None else set()
-        clean = [{k: _parquet_value(v, k in text_fields) for k, v in row.items()} for row in rows]
-        table = pa.Table.from_pylist(clean, schema=schema)
+        text_fields = {f.name for f in schema if pa.types.is_string(f.type)}
+        clean = [{k: _parquet_value(row.get(k), k in text_fields) for k in schema.names} for row in rows]
+        try:
+            table = pa.Table.from_pylist(clean, schema=schema)
+        except (pa.ArrowInvalid, pa.ArrowTypeError) as err:
+            raise ValueError(f"cannot write {path.name} as Parquet with the columns {schema}: {err}") from None
         pq.write_table(table, tmp)
     os.replace(tmp, path)
 
@@ -214,23 +258,19 @@ def _parquet_value(value: object, as_text: bool) -> object:
     return value
 
 
-def merge_parts(parts: list[Path], target: Path, fmt: str) -> None:
-    """Stream the parts into ``target`` (constant memory)."""
+def merge_parts(parts: list[Path], target: Path, fmt: str, columns: list[str], schema=None) -> None:
+    """Stream the parts into ``target`` (constant memory). With no parts (an input without rows)
+    the result is still a valid file: a CSV header, or a Parquet file with the schema and no rows.
+    """
     if fmt == "parquet":
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        writer = None
-        try:
+        with pq.ParquetWriter(target, schema) as writer:
             for part in parts:
-                table = pq.read_table(part)
-                if writer is None:
-                    writer = pq.ParquetWriter(target, table.schema)
-                writer.write_table(table)
-        finally:
-            if writer is not None:
-                writer.close()
-        if writer is None:
-            target.write_bytes(b"")
+                writer.write_table(pq.read_table(part, schema=schema))
+        return
+    if not parts and fmt == "csv":
+        write_part([], target, fmt, header=True, columns=columns)
         return
     with target.open("wb") as out:
         for part in parts:
@@ -246,17 +286,22 @@ def _fingerprint(path: Path) -> dict:
     return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
 
 
-def _parquet_schema(in_path: Path, in_fmt: str, labels: list[str]):
+def _parquet_schema(in_path: Path, in_fmt: str, columns: list[str], types: dict[str, set[type]], labels: list[str]):
+    """The output's schema, fixed before the first chunk: a Parquet input keeps its own; CSV
+    columns are text; a JSON field takes the type of its values when they all have one type
+    (integers and floats together are floats), and is text (JSON) otherwise.
+    """
     import pyarrow as pa  # noqa: PLC0415
 
     added = [pa.field("label", pa.string()), pa.field("score", pa.float64())] + [pa.field(lab, pa.float64()) for lab in labels]
     if in_fmt == "parquet":
         import pyarrow.parquet as pq  # noqa: PLC0415
 
-        base = pq.ParquetFile(in_path).schema_arrow
-        names = set(added_name.name for added_name in added)
-        return pa.schema([f for f in base if f.name not in names] + added)
-    return None  # inferred from the first chunk
+        return pa.schema(list(pq.ParquetFile(in_path).schema_arrow) + added)
+    simple = {frozenset({bool}): pa.bool_(), frozenset({int}): pa.int64(), frozenset({float}): pa.float64(),
+              frozenset({int, float}): pa.float64(), frozenset({str}): pa.string()}
+    fields = [pa.field(c, simple.get(frozenset(types.get(c, ())), pa.string())) for c in columns]
+    return pa.schema(fields + added)
 
 
 def classify_file(
@@ -289,18 +334,24 @@ def classify_file(
     if src.resolve() == dst.resolve():
         raise ValueError(f"output {dst} is the input file; choose another path")
     in_fmt, out_fmt = detect_format(src, in_format), detect_format(dst, out_format)
-    if not isinstance(chunk_rows, int) or chunk_rows <= 0:
-        raise ValueError(f"chunk_rows must be an int > 0, got {chunk_rows!r}")
-    columns = columns_of(src, in_fmt)
+    for name, value in (("chunk_rows", chunk_rows), ("batch_size", batch_size)):
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be an int > 0, got {value!r}")
+    columns, types = scan_columns(src, in_fmt)
     if in_fmt != "jsonl" and text_column not in columns:
         raise ValueError(f"{src} has no column {text_column!r}; its columns are {columns}")
     if in_fmt == "jsonl" and columns and text_column not in columns:
-        raise ValueError(f"{src} has no field {text_column!r} in its first row; its fields are {columns}")
+        raise ValueError(f"{src} has no field {text_column!r} in any row; its fields are {columns}")
 
     labels = list(LABELS)
     if scored_chunks is None:
         clf = classifier if classifier is not None else EmotionClassifier.load()
         labels = list(clf.labels)
+    added = score_column_names(labels)
+    clash = [c for c in columns if c in added]
+    if clash:
+        raise ValueError(f"{src} already has the column(s) {clash}, which scoring writes ({', '.join(added)}); "
+                         "rename them in the input so that nothing in it is overwritten")
 
     parts_dir = dst.with_name(dst.name + ".parts")
     manifest = {
@@ -309,15 +360,13 @@ def classify_file(
         "out_format": out_fmt,
         "text_column": text_column,
         "chunk_rows": chunk_rows,
+        "columns": columns + added,
     }
     done_parts = _prepare_parts(parts_dir, manifest, resume)
     report = Report(str(src), str(dst), resumed_from_row=done_parts * chunk_rows)
-    schema = _parquet_schema(src, in_fmt, labels) if out_fmt == "parquet" else None
-    if out_fmt == "parquet" and schema is None and done_parts:
-        import pyarrow.parquet as pq  # noqa: PLC0415
-
-        schema = pq.read_schema(parts_dir / "part-000000.parquet")  # the schema the earlier run chose
+    schema = _parquet_schema(src, in_fmt, columns, types, labels) if out_fmt == "parquet" else None
     bar = _bar(count_rows(src, in_fmt), progress, done_parts * chunk_rows)
+    written = 0
     try:
         source = read_chunks(src, in_fmt, chunk_rows) if scored_chunks is None else scored_chunks
         for index, rows in enumerate(source):
@@ -334,21 +383,27 @@ def classify_file(
                 scored = [{**row, **_score_columns(by_row.get(i), labels)} for i, row in enumerate(rows)]
             else:
                 scored = rows
-            if out_fmt == "parquet" and schema is None:
-                schema = _infer_schema(scored)
-            write_part(scored, parts_dir / f"part-{index:06d}.{out_fmt}", out_fmt, header=index == 0, schema=schema)
+            write_part(scored, parts_dir / f"part-{index:06d}.{out_fmt}", out_fmt, header=index == 0,
+                       columns=manifest["columns"], schema=schema)
+            written += 1
             report.rows += len(rows)
             if bar is not None:
                 bar.update(len(rows))
-    except BadRowError:
-        shutil.rmtree(parts_dir, ignore_errors=True)
+    except BaseException as err:
+        # --strict stopped the job, or it failed before any chunk was whole: nothing to resume.
+        if isinstance(err, BadRowError) or (written == 0 and done_parts == 0):
+            shutil.rmtree(parts_dir, ignore_errors=True)
         raise
     finally:
         if bar is not None:
             bar.close()
     parts = sorted(parts_dir.glob(f"part-*.{out_fmt}"))
     tmp = dst.with_name(dst.name + ".tmp")
-    merge_parts(parts, tmp, out_fmt)
+    try:
+        merge_parts(parts, tmp, out_fmt, manifest["columns"], schema)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     os.replace(tmp, dst)
     shutil.rmtree(parts_dir, ignore_errors=True)
     report.seconds = time.perf_counter() - started
@@ -401,24 +456,6 @@ def _collect_bad(rows: list[dict], column: str, first_row: int, report: Report, 
         else:
             good.append((i, text))
     return good
-
-
-def _infer_schema(rows: list[dict]):
-    import pyarrow as pa  # noqa: PLC0415
-
-    fields = []
-    for name in rows[0]:
-        if name in ("score", *LABELS):
-            fields.append(pa.field(name, pa.float64()))
-        elif name == "label":
-            fields.append(pa.field(name, pa.string()))
-        else:
-            kinds = {type(r.get(name)) for r in rows if r.get(name) is not None}
-            if len(kinds) == 1:
-                fields.append(pa.Table.from_pylist([{name: r.get(name)} for r in rows]).schema.field(name))
-            else:  # mixed types (or all null): keep as text
-                fields.append(pa.field(name, pa.string()))
-    return pa.schema(fields)
 
 
 def _bar(total: int | None, wanted: bool | None, initial: int):

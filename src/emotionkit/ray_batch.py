@@ -69,19 +69,23 @@ def classify_dataset(
     batch_size: int = 256,
     threads_per_actor: int | None = 1,
     engine: str = "auto",
+    forward_batch_size: int = 64,
 ):
     """Add ``label``, ``score`` and one column per emotion to a ``ray.data.Dataset``.
 
-    Runs as ``map_batches`` over ``num_actors`` actors; each loads the model once and
-    uses ``threads_per_actor`` threads (actors x threads should not exceed the cores).
+    Runs as ``map_batches`` over ``num_actors`` actors, ``batch_size`` rows per call; each
+    actor loads the model once, uses ``threads_per_actor`` threads (actors x threads should
+    not exceed the cores) and runs ``forward_batch_size`` texts per forward pass.
     """
     ray = _ray()
-    if num_actors < 1 or batch_size < 1:
-        raise ValueError(f"num_actors and batch_size must be >= 1, got {num_actors} and {batch_size}")
+    if num_actors < 1 or batch_size < 1 or forward_batch_size < 1:
+        raise ValueError(f"num_actors, batch_size and forward_batch_size must be >= 1, "
+                         f"got {num_actors}, {batch_size} and {forward_batch_size}")
     _prepare_model(model, engine)
     return ds.map_batches(
         _Scorer,
-        fn_constructor_args=(None if model is None else str(model), engine, threads_per_actor, text_column, 64),
+        fn_constructor_args=(None if model is None else str(model), engine, threads_per_actor, text_column,
+                             forward_batch_size),
         batch_size=batch_size,
         batch_format="pyarrow",
         compute=ray.data.ActorPoolStrategy(size=num_actors),
@@ -148,7 +152,7 @@ def classify_file_ray(
     try:
         ray.data.DataContext.get_current().execution_options.preserve_order = True
         ds = classify_dataset(_read(src, fmt), model, text_column, num_actors, max(batch_size, 256),
-                              threads_per_actor, engine)
+                              threads_per_actor, engine, forward_batch_size=batch_size)
         # Rows come back in input order, chunk_rows at a time: the same parts as the local path.
         chunks = (b.to_pylist() for b in ds.iter_batches(batch_size=chunk_rows, batch_format="pyarrow"))
         return classify_file(
