@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import signal
 import socket
@@ -10,6 +12,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -127,6 +130,7 @@ BAD = [
     ("too long untruncated", json.dumps({"inputs": "word " * 400, "truncate": False}).encode(), 413, "tokens, over"),
     ("huge body", json.dumps({"inputs": "a" * 30000}).encode(), 413, "over the maximum of 20000"),
     ("text too many chars", json.dumps({"inputs": ["b" * 15000]}).encode(), 413, "characters, over"),
+    ("nested too deeply", b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "nested too deeply"),
 ]
 
 
@@ -149,7 +153,8 @@ def test_other_bad_requests_and_service_survives(server):
     bad_csv = httpx.post(server.url + "/classify-file?filename=x.csv", content=b"a,b\n1,2\n")
     assert bad_csv.status_code == 422 and "no 'text' column" in bad_csv.json()["error"]
     assert httpx.post(server.url + "/classify-file?filename=x.txt", content=b"\xff\xfe\x00").status_code == 400
-    assert len(BAD) + 6 >= 25
+    clash = httpx.post(server.url + "/classify-file?filename=x.csv", content=b"text,label\nso happy,joy\n")
+    assert clash.status_code == 422 and "already has the column(s) ['label']" in clash.json()["error"]
     # still healthy and correct after all of that
     assert httpx.get(server.url + "/health").json() == {"status": "ok"}
     ok = httpx.post(server.url + "/predict", json={"inputs": ["still here", "yes"]})
@@ -157,6 +162,8 @@ def test_other_bad_requests_and_service_survives(server):
     metrics = httpx.get(server.url + "/metrics").text
     assert 'emotionkit_requests_total{path="/predict",status="422"}' in metrics
     assert 'emotionkit_requests_total{path="/predict",status="500"}' not in metrics
+    assert 'emotionkit_requests_total{path="/classify-file",status="422"}' in metrics
+    assert 'emotionkit_requests_total{path="/classify-file",status="500"}' not in metrics
 
 
 def test_info_docs_page(server):
@@ -176,6 +183,17 @@ def test_classify_file_csv(server):
     assert lines[0] == "id,text,label,score," + ",".join(LABELS)
     assert lines[1].startswith("1,i am so happy,") and lines[1].split(",")[2] in LABELS
     assert lines[2].startswith("2,,,")  # empty text: empty label, row kept
+    # a short row, a row longer than the header, a file name outside Latin-1: answered, nothing lost
+    body = "id,text\n1,i am so happy\n2\n3,hello, world\n"
+    r = httpx.post(server.url + "/classify-file", params={"filename": "отзывы 😀.csv"}, content=body.encode())
+    assert r.status_code == 200, r.text
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert list(rows[0])[:3] == ["id", "text", "_extra_fields"]
+    assert rows[0]["label"] in LABELS and (rows[1]["id"], rows[1]["text"], rows[1]["label"]) == ("2", "", "")
+    assert rows[2]["label"] == "" and json.loads(rows[2]["_extra_fields"]) == [" world"]
+    disposition = r.headers["content-disposition"]
+    assert 'filename="______ __scored.csv"' in disposition
+    assert "filename*=UTF-8''" + quote("отзывы 😀_scored.csv", safe="") in disposition
 
 
 def test_sigterm_finishes_requests_in_flight(trained_tiny):
@@ -193,3 +211,15 @@ def test_sigterm_finishes_requests_in_flight(trained_tiny):
     assert result["r"].status_code == 200 and len(result["r"].json()) == 2
     # uvicorn finishes in-flight requests, then re-raises SIGTERM so the exit status tells why it stopped
     assert srv.proc.wait(timeout=30) in (0, -signal.SIGTERM)
+
+
+def test_settings_refuse_token_limits_the_model_cannot_keep(trained_tiny):
+    from emotionkit import EmotionClassifier
+    from emotionkit.serve import ServeSettings, create_app
+
+    with pytest.raises(ValueError, match="max_input_tokens must be None or an int > 0, got -5"):
+        ServeSettings(max_input_tokens=-5)
+    clf = EmotionClassifier.load(trained_tiny, engine="torch")
+    with pytest.raises(ValueError, match=f"max_input_tokens {clf.max_length + 1} is over the model's max_length"):
+        create_app(clf, ServeSettings(max_input_tokens=clf.max_length + 1))
+    assert create_app(clf, ServeSettings(max_input_tokens=clf.max_length)) is not None

@@ -20,9 +20,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
+from emotionkit.batch import EXTRA, score_column_names
 from emotionkit.predict import EmotionClassifier
 from emotionkit.runtime import softmax
 
@@ -58,6 +60,8 @@ class ServeSettings:
             raise ValueError(f"max_wait_ms must be in 0..1000, got {self.max_wait_ms!r}")
         if not 0 < self.port < 65536:
             raise ValueError(f"port must be in 1..65535, got {self.port!r}")
+        if self.max_input_tokens is not None and (not isinstance(self.max_input_tokens, int) or self.max_input_tokens <= 0):
+            raise ValueError(f"max_input_tokens must be None or an int > 0, got {self.max_input_tokens!r}")
 
 
 class ApiError(Exception):
@@ -205,6 +209,9 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
 
     settings = settings or ServeSettings()
     max_tokens = settings.max_input_tokens or classifier.max_length
+    if max_tokens > classifier.max_length:
+        # The model reads at most max_length tokens: a longer limit would truncate silently.
+        raise ValueError(f"max_input_tokens {max_tokens} is over the model's max_length {classifier.max_length}")
     registry = CollectorRegistry()
     metrics = _metrics(registry)
     batcher = Batcher(classifier, settings.max_batch_texts, settings.max_wait_ms, metrics["batch"].observe)
@@ -281,6 +288,8 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         except json.JSONDecodeError as err:
             raise ApiError(400, f"body is not valid JSON ({err.msg} at position {err.pos}); expected "
                                 '{"inputs": "text" | ["text", ...]}') from None
+        except RecursionError:
+            raise ApiError(400, 'body is JSON nested too deeply; expected {"inputs": "text" | ["text", ...]}') from None
         texts, single, raw, truncate = _check_inputs(body, settings)
         if not truncate:
             for i, n in enumerate(classifier.token_counts(texts)):
@@ -320,19 +329,16 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
             content = raw_body.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise ApiError(400, f"file is not valid UTF-8 (bad byte at position {err.start})") from None
-        rows, columns = _parse_upload(content, filename)
+        rows, columns = _parse_upload(content, filename, score_column_names(classifier.labels))
         texts = [r["text"] for r in rows]
-        good = [i for i, t in enumerate(texts) if t.strip()]
+        good = [i for i, (row, t) in enumerate(zip(rows, texts, strict=True)) if t.strip() and EXTRA not in row]
         probs = np.zeros((len(rows), len(classifier.labels)))
         for start in range(0, len(good), settings.max_batch_texts * 4):
             idx = good[start : start + settings.max_batch_texts * 4]
             probs[idx] = await asyncio.to_thread(classifier.predict_proba, [texts[i] for i in idx])
         csv_text = _scored_csv(rows, columns, probs, set(good), classifier.labels)
-        stem = Path(filename).stem or "upload"
-        return PlainTextResponse(
-            csv_text, media_type="text/csv",
-            headers={"Content-Disposition": f'attachment; filename="{stem}_scored.csv"'},
-        )
+        return PlainTextResponse(csv_text, media_type="text/csv",
+                                 headers={"Content-Disposition": _attachment(f"{Path(filename).stem or 'upload'}_scored.csv")})
 
     return app
 
@@ -340,20 +346,39 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
 _KNOWN_PATHS = {"/predict", "/health", "/info", "/metrics", "/", "/classify-file", "/docs", "/openapi.json"}
 
 
-def _parse_upload(content: str, filename: str) -> tuple[list[dict], list[str]]:
+def _attachment(name: str) -> str:
+    """A Content-Disposition value for any file name: an ASCII fallback and the UTF-8 name (RFC 6266)."""
+    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
+    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _parse_upload(content: str, filename: str, added: list[str]) -> tuple[list[dict], list[str]]:
+    """Rows and columns of an upload. A CSV row short of fields gets empty ones; one with more
+    fields than the header keeps the extra ones (as JSON) and is not scored.
+    """
     if filename.lower().endswith(".csv"):
-        reader = csv.DictReader(io.StringIO(content))
+        reader = csv.DictReader(io.StringIO(content), restkey=EXTRA, restval="")
         columns = list(reader.fieldnames or [])
         if "text" not in columns:
             raise ApiError(422, f"the CSV has no 'text' column; its columns are {columns}")
-        return [dict(r) for r in reader], columns
+        clash = [c for c in columns if c in added]
+        if clash:
+            raise ApiError(422, f"the CSV already has the column(s) {clash}, which scoring writes "
+                                f"({', '.join(added)}); rename them so that nothing in it is overwritten")
+        rows = [dict(r) for r in reader]
+        for row in rows:
+            if EXTRA in row:
+                row[EXTRA] = json.dumps(row[EXTRA], ensure_ascii=False)
+        if any(EXTRA in row for row in rows):
+            columns.append(EXTRA)
+        return rows, columns
     rows = [{"text": line} for line in content.splitlines() if line.strip()]
     return rows, ["text"]
 
 
 def _scored_csv(rows: list[dict], columns: list[str], probs: np.ndarray, good: set[int], labels: list[str]) -> str:
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*columns, "label", "score", *labels], extrasaction="ignore")
+    writer = csv.DictWriter(out, fieldnames=[*columns, *score_column_names(labels)])
     writer.writeheader()
     for i, row in enumerate(rows):
         extra = {"label": "", "score": ""}
