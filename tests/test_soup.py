@@ -167,6 +167,14 @@ def test_soup_refuses_runs_that_do_not_fit(trained_tiny, second_run, tmp_path):
     with pytest.raises(SoupError, match="expected an emotionkit model directory"):
         make_soup([trained_tiny, tmp_path], tmp_path / "soup")
     assert not (tmp_path / "soup").exists()
+    # a directory of something else is never written into: its files stay as they were
+    project = tmp_path / "project"
+    (project / "onnx").mkdir(parents=True)
+    (project / "README.md").write_text("mine")
+    with pytest.raises(SoupError, match="is not an emotionkit model directory"):
+        make_soup([trained_tiny, second_run], project)
+    assert sorted(x.name for x in project.iterdir()) == ["README.md", "onnx"]
+    assert (project / "README.md").read_text() == "mine"
 
 
 def test_soup_cli_reports_a_bad_run_clearly(trained_tiny, tmp_path, capsys):

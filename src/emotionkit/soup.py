@@ -164,6 +164,10 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     paths = [Path(p) for p in runs]
     if out.resolve() in {p.resolve() for p in paths}:
         raise SoupError(f"--output-dir {out} is one of the runs; write the soup elsewhere")
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).is_file())):
+        # The soup replaces a model directory's files (README.md, onnx/, ...): never a directory of something else.
+        raise SoupError(f"--output-dir {out} exists and is not an emotionkit model directory (no {META_FILE}); "
+                        "expected a new or empty directory, or a model to replace")
     loaded = [_read_run(p) for p in paths]
     check_compatible(loaded)
     save_dtype = loaded[0]["meta"]["train"].get("save_dtype", "float32")
