@@ -138,6 +138,18 @@ def test_goemotions_rules_on_tiny_copy(tmp_path):
     write(tmp_path / "dev.tsv", "fine\t3,28\tb1\n")  # id 28 names no label
     with pytest.raises(DataError, match=r"dev.tsv:1: bad label ids '3,28'"):
         load_goemotions(tmp_path)
+    write(tmp_path / "dev.tsv", "fine\t-1\tb1\n")  # a negative id is no label either (not the last one)
+    with pytest.raises(DataError, match=r"dev.tsv:1: bad label ids '-1'; expected ids 0..27"):
+        load_goemotions(tmp_path)
+
+
+def test_csv_with_a_byte_order_mark_and_a_long_text(tmp_path):
+    long_text = "so happy " * 20_000  # 180,000 characters: over the csv module's default field limit
+    path = tmp_path / "test.csv"
+    path.write_bytes("\ufefftext,label\nhi there,joy\n".encode() + f'"{long_text}",sadness\n'.encode())
+    examples = load_dataset(path).split("test")
+    assert [(e.text[:8], LABELS[e.label]) for e in examples] == [("hi there", "joy"), ("so happy", "sadness")]
+    assert len(examples[1].text) == len(long_text)
 
 
 @pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")

@@ -25,6 +25,7 @@ import hashlib
 import io
 import json
 import logging
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -33,6 +34,8 @@ from pathlib import Path
 
 from emotionkit.labels import LABELS, parse_label
 
+# A text is as long as it is: the csv module's default 131,072-character field limit is no rule of ours.
+csv.field_size_limit(sys.maxsize)
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "validation", "test")
@@ -100,7 +103,8 @@ def _read_lines(path: Path) -> list[tuple[int, str]]:
     out = []
     for number, line in enumerate(raw.splitlines(), start=1):
         try:
-            out.append((number, line.decode("utf-8")))
+            # utf-8-sig on the first line: a byte-order mark (Excel's "CSV UTF-8") is not text.
+            out.append((number, line.decode("utf-8-sig" if number == 1 else "utf-8")))
         except UnicodeDecodeError as err:
             raise DataError(f"{path}:{number}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
     return out
@@ -149,10 +153,13 @@ def read_csv(path: Path) -> list[Example]:
     if "text" not in columns or "label" not in columns:
         raise DataError(f"{path}:1: expected a header with 'text' and 'label' columns, got {columns}")
     # DictReader counts physical lines; the header is line 1.
-    return [
-        _example(path, reader.line_num, row.get("text"), row.get("label"), row.get("style"))
-        for row in reader
-    ]
+    try:
+        return [
+            _example(path, reader.line_num, row.get("text"), row.get("label"), row.get("style"))
+            for row in reader
+        ]
+    except csv.Error as err:
+        raise DataError(f"{path}:{reader.line_num + 1}: not valid CSV ({err})") from None
 
 
 def read_semicolon(path: Path) -> list[Example]:
@@ -210,15 +217,24 @@ def goemotions_rows(path: Path, names: list[str]) -> Iterator[tuple[int, str, li
     """(row number, comment, label names) of one GoEmotions TSV, all 28 labels as written."""
     text = "\n".join(line for _, line in _read_lines(path))
     # csv.reader with default quoting undoes the CSV-style quoting some rows have.
-    for number, row in enumerate(csv.reader(io.StringIO(text), delimiter="\t"), start=1):
+    reader = csv.reader(io.StringIO(text), delimiter="\t")
+    number = 0
+    while True:
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as err:
+            raise DataError(f"{path}:{number + 1}: not a valid TSV row ({err})") from None
+        number += 1
         if len(row) != 3:
             raise DataError(f"{path}:{number}: expected 3 tab-separated fields, got {len(row)}")
         comment, label_ids, _ = row
-        try:
-            labels = [names[int(i)] for i in label_ids.split(",")]
-        except (ValueError, IndexError):
-            raise DataError(f"{path}:{number}: bad label ids {label_ids!r}") from None
-        yield number, comment, labels
+        ids = [int(i) for i in label_ids.split(",") if i.strip().lstrip("-").isdigit()]
+        if len(ids) != len(label_ids.split(",")) or not all(0 <= i < len(names) for i in ids):
+            raise DataError(f"{path}:{number}: bad label ids {label_ids!r}; expected ids 0..{len(names) - 1}, "
+                            "comma-separated")
+        yield number, comment, [names[i] for i in ids]
 
 
 def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> GoEmotionsSplit:
