@@ -38,11 +38,23 @@ def test_seed_42_presets():
         ({"data": ()}, "data must name at least one dataset"),
         ({"data": ("x:-1",)}, "dataset weight must be > 0"),
         ({"save_dtype": "int8"}, "save_dtype must be float32 or float16, got 'int8'"),
+        ({"weight_decay": float("inf")}, "weight_decay must be a finite number, got inf"),
+        ({"epochs": float("nan")}, "epochs must be a finite number, got nan"),
+        ({"learning_rate": "0.1"}, "learning_rate must be a finite number, got '0.1'"),
+        ({"epochs": True}, "epochs must be a finite number, got True"),
+        ({"gradient_accumulation_steps": 1.5}, "gradient_accumulation_steps must be an int, got 1.5"),
+        ({"seed": -5}, r"seed must be in 0..2\*\*32-1, got -5"),
+        ({"group_by_length": "no"}, "group_by_length must be true or false, got 'no'"),
+        ({"output_dir": ""}, "output_dir must name a directory, got ''"),
     ],
 )
 def test_train_config_validation_quotes_value(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TrainConfig(**kwargs)
+
+
+def test_a_single_extra_test_set_is_one_path_not_its_letters():
+    assert TrainConfig(extra_test="data/styleset").extra_test == ("data/styleset",)
 
 
 def test_model_settings_validation():

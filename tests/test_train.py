@@ -9,7 +9,7 @@ import yaml
 from conftest import GOEMOTIONS_NAMES, STYLESET
 
 from emotionkit.config import PRESETS
-from emotionkit.data import goemotions_mapping
+from emotionkit.data import DataError, goemotions_mapping
 from emotionkit.labels import LABELS
 from emotionkit.predict import EmotionClassifier
 from emotionkit.train import train
@@ -358,3 +358,54 @@ def test_partial_label_rule_without_a_mapped_dataset_is_refused(tiny_data, tmp_p
     with pytest.raises(ValueError, match="partial_labels: none of the datasets .* has train rows"):
         train(ModelSettings(), TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m"), partial_labels=True))
     assert not (tmp_path / "m").exists()  # refused before anything was written
+
+
+def test_a_trained_model_is_replaced_only_when_asked(trained_tiny, tiny_models, tiny_data, tmp_path):
+    import hashlib
+    import shutil
+
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    out = tmp_path / "m"
+    shutil.copytree(trained_tiny, out)
+    assert (out / "README.md").is_file() and (out / "test_metrics.json").is_file()
+    settings = ModelSettings(base_model=str(tiny_models["bert"]), max_length=32)
+    config = TrainConfig(data=(str(tiny_data),), output_dir=str(out), max_steps=2, batch_size=8, seed=7)
+    before = hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest()
+    with pytest.raises(FileExistsError, match="already holds a trained model; pass --overwrite"):
+        train(settings, config, test=False)
+    assert hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest() == before
+    # a typo in --extra-test stops the run before training, and the model is untouched
+    with pytest.raises(DataError, match="no_such_set: no such file or directory"):
+        train(settings, replace(config, extra_test=(str(tmp_path / "no_such_set"),)), test=False, overwrite=True)
+    assert hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest() == before
+    train(settings, config, test=False, overwrite=True)
+    assert hashlib.sha256((out / "model.safetensors").read_bytes()).hexdigest() != before
+    # the old card and test metrics described the old weights: they are gone, not left beside the new ones
+    assert not (out / "README.md").exists() and not (out / "test_metrics.json").exists()
+    assert json.loads((out / "emotionkit.json").read_text())["train"]["seed"] == 7
+
+
+def test_a_directory_of_other_files_is_never_trained_into(tiny_models, tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    project = tmp_path / "project"
+    (project / "checkpoints").mkdir(parents=True)
+    (project / "README.md").write_text("mine")
+    (project / "checkpoints" / "notes.txt").write_text("mine too")
+    for overwrite in (False, True):
+        with pytest.raises(FileExistsError, match="holds files that are not an emotionkit model"):
+            train(ModelSettings(base_model=str(tiny_models["bert"]), max_length=32),
+                  TrainConfig(data=(str(tiny_data),), output_dir=str(project), max_steps=1), test=False,
+                  overwrite=overwrite)
+    assert (project / "README.md").read_text() == "mine"
+    assert (project / "checkpoints" / "notes.txt").read_text() == "mine too"
+
+
+def test_max_length_beyond_the_encoder_is_refused(tiny_models, tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+
+    with pytest.raises(ValueError, match=r"max_length 1024 is over what .* reads \(max_position_embeddings 512\)"):
+        train(ModelSettings(base_model=str(tiny_models["bert"]), max_length=1024),
+              TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m"), max_steps=1), test=False)
+    assert not (tmp_path / "m" / "model.safetensors").exists()

@@ -78,7 +78,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     settings = with_overrides(recipe.model, **_dataclass_values(args, ModelSettings))
     config = with_overrides(recipe.train, **_dataclass_values(args, TrainConfig))
     command = "emotionkit " + shlex.join(sys.argv[1:])
-    out = train(settings, config, resume=args.resume, test=not args.no_test, reproduce=command)
+    out = train(settings, config, resume=args.resume, test=not args.no_test, reproduce=command, overwrite=args.overwrite)
     print(f"model saved to {out}", file=sys.stderr)
     return 0
 
@@ -204,6 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="Fine-tune a model (a seed-card preset or the default recipe).")
     p.add_argument("--preset", default="emotionkit-default", choices=sorted(PRESETS), help="Starting recipe.")
     p.add_argument("--resume", action="store_true", help="Continue from the last checkpoint in OUTPUT_DIR.")
+    p.add_argument("--overwrite", action="store_true", help="Replace a model (or an interrupted run) in OUTPUT_DIR.")
     p.add_argument("--no-test", action="store_true", help="Skip the test-split evaluation and card.")
     _add_dataclass_args(p, ModelSettings)
     _add_dataclass_args(p, TrainConfig)

@@ -10,6 +10,7 @@ Presets reproduce the seed model cards; each is a pair of instances, not a scrip
 from __future__ import annotations
 
 import importlib.metadata
+import math
 import os
 import shutil
 import tempfile
@@ -178,9 +179,11 @@ class TrainConfig:
     )
 
     def __post_init__(self) -> None:
-        for name in ("data", "teachers", "teach_sources", "transfer"):
+        for name in ("data", "extra_test", "teachers", "teach_sources", "transfer"):
             if isinstance(getattr(self, name), str):
                 object.__setattr__(self, name, (getattr(self, name),))
+        if not isinstance(self.output_dir, str) or not self.output_dir.strip():
+            raise ValueError(f"output_dir must name a directory, got {self.output_dir!r}")
         if not self.data:
             raise ValueError("data must name at least one dataset, got an empty list")
         for spec in (*self.data, *self.transfer):
@@ -189,21 +192,32 @@ class TrainConfig:
             raise ValueError(f"transfer texts {list(self.transfer)} have no labels, so they need teachers; none given")
         if self.teach_sources and not self.teachers:
             raise ValueError(f"teach_sources {list(self.teach_sources)} names sources for teachers to teach; no teachers given")
+        for name in ("learning_rate", "epochs", "warmup_ratio", "weight_decay", "label_smoothing", "distill_alpha",
+                     "distill_temperature"):
+            if not _finite_number(getattr(self, name)):
+                raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
+        for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "seed", "data_seed", "max_steps",
+                     "logging_steps", "num_workers"):
+            if not _whole_number(getattr(self, name)):
+                raise ValueError(f"{name} must be an int, got {getattr(self, name)!r}")
         checks = {
             "learning_rate": 0 < self.learning_rate < 1,
-            "batch_size": isinstance(self.batch_size, int) and self.batch_size > 0,
-            "eval_batch_size": isinstance(self.eval_batch_size, int) and self.eval_batch_size > 0,
+            "batch_size": self.batch_size > 0,
+            "eval_batch_size": self.eval_batch_size > 0,
             "epochs": self.epochs > 0,
             "warmup_ratio": 0 <= self.warmup_ratio < 1,
             "weight_decay": self.weight_decay >= 0,
             "label_smoothing": 0 <= self.label_smoothing < 1,
             "gradient_accumulation_steps": self.gradient_accumulation_steps >= 1,
+            "seed": 0 <= self.seed < 2**32,
             "mixed_precision": self.mixed_precision in ("auto", "fp16", "bf16", "no"),
+            "group_by_length": isinstance(self.group_by_length, bool),
             "max_steps": self.max_steps == -1 or self.max_steps > 0,
             "logging_steps": self.logging_steps > 0,
             "num_workers": self.num_workers >= 0,
-            "data_seed": isinstance(self.data_seed, int) and self.data_seed >= -1,
+            "data_seed": -1 <= self.data_seed < 2**32,
             "save_dtype": self.save_dtype in ("float32", "float16"),
+            "partial_labels": isinstance(self.partial_labels, bool),
             "distill_alpha": 0 <= self.distill_alpha <= 1,
             "distill_temperature": self.distill_temperature > 0,
         }
@@ -216,18 +230,30 @@ class TrainConfig:
             "weight_decay": ">= 0",
             "label_smoothing": "in [0, 1)",
             "gradient_accumulation_steps": ">= 1",
+            "seed": "in 0..2**32-1",
             "mixed_precision": "one of auto, fp16, bf16, no",
+            "group_by_length": "true or false",
             "max_steps": "-1 or > 0",
             "logging_steps": "> 0",
             "num_workers": ">= 0",
-            "data_seed": "-1 or an int >= 0",
+            "data_seed": "-1 or an int in 0..2**32-1",
             "save_dtype": "float32 or float16",
+            "partial_labels": "true or false",
             "distill_alpha": "in [0, 1]",
             "distill_temperature": "> 0",
         }
         for name, ok in checks.items():
             if not ok:
                 raise ValueError(f"{name} must be {expected[name]}, got {getattr(self, name)!r}")
+
+
+def _finite_number(value: object) -> bool:
+    """An int or float that is not a bool, NaN or infinite."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole_number(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def parse_data_spec(spec: str) -> tuple[str, float]:

@@ -299,10 +299,12 @@ def train(
     test: bool = True,
     reproduce: str = "",
     callbacks: list | None = None,
+    overwrite: bool = False,
 ) -> Path:
     """Fine-tune, keep the best epoch by validation macro-F1, save a model directory with card.
 
-    Returns the model directory (``config.output_dir``).
+    Returns the model directory (``config.output_dir``). A directory that already holds a trained
+    model is replaced only with ``overwrite=True``; one that holds anything else is refused.
     """
     import torch  # noqa: PLC0415
     from transformers import (  # noqa: PLC0415
@@ -317,9 +319,14 @@ def train(
     ckpt_dir = out / "checkpoints"
     if resume and not any(ckpt_dir.glob("checkpoint-*")):
         raise FileNotFoundError(f"--resume: no checkpoint to resume from in {ckpt_dir}")
+    if not resume:
+        check_output_dir(out, overwrite)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # an interrupted run that overwrite replaces
     set_seed(config.seed)
 
     sources = [(load_dataset(path), weight) for path, weight in map(parse_data_spec, config.data)]
+    # Read now, not after training: a typo in --extra-test must not cost a finished run.
+    extra_test = [load_dataset(p) for p in config.extra_test]
     names = [ds.name for ds, _ in sources]
     if len(set(names)) != len(names):
         raise ValueError(f"datasets must have distinct names, got {names}")
@@ -337,6 +344,11 @@ def train(
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, ignore_mismatched_sizes=True
     )
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and settings.max_length > positions:
+        # A longer max_length would train, then fail on the first text that fills it.
+        raise ValueError(f"max_length {settings.max_length} is over what {settings.base_model} reads "
+                         f"(max_position_embeddings {positions})")
     data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
     transfer = transfer_rows(config.transfer, [ds for ds, _ in sources], data_seed)
     train_rows = sample_training_rows(sources, data_seed) + transfer
@@ -441,6 +453,14 @@ def train(
                                               reproduce])).strip(),
     }
     write_json(meta, staging / META_FILE)
+    # What an earlier model here derived from its weights (card, test metrics, plots, ONNX graphs)
+    # would describe the wrong model: gone before the new weights come in.
+    for stale in (*STALE_FILES, *(png.name for png in out.glob("confusion_matrix_*.png"))):
+        target = out / stale
+        if target.is_dir():
+            shutil.rmtree(target)
+        else:
+            target.unlink(missing_ok=True)
     for item in staging.iterdir():
         item.replace(out / item.name)
     staging.rmdir()
@@ -451,8 +471,30 @@ def train(
     if rows:
         plot_training_curve(rows, out / "training_curve.png")
     if test:
-        evaluate_and_card(out, [ds for ds, _ in sources], [load_dataset(p) for p in config.extra_test])
+        evaluate_and_card(out, [ds for ds, _ in sources], extra_test)
     return out
+
+
+STALE_FILES = ("README.md", "test_metrics.json", "training_curve.png", "onnx")
+
+
+def check_output_dir(out: Path, overwrite: bool) -> None:
+    """Refuse to train into a directory that holds something other than a new model's place:
+    another trained model (unless ``overwrite``), an interrupted run (continue it with --resume,
+    or ``overwrite``), or files that are not a model at all.
+    """
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--output-dir {out} is a file; expected a directory for the model")
+    entries = {p.name for p in out.iterdir()} if out.is_dir() else set()
+    if not entries:
+        return
+    if META_FILE not in entries and entries - {"checkpoints", ".staging"}:
+        raise FileExistsError(f"--output-dir {out} holds files that are not an emotionkit model "
+                              f"({', '.join(sorted(entries)[:5])}...); choose a new or empty directory")
+    if not overwrite:
+        what = "a trained model" if META_FILE in entries else "an interrupted run (continue it with --resume)"
+        raise FileExistsError(f"--output-dir {out} already holds {what}; pass --overwrite to replace it, "
+                              "or choose another directory")
 
 
 def _chain(model: str) -> list[str]:
