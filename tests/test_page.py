@@ -44,8 +44,11 @@ def test_type_click_and_see_bars(page_server, tmp_path):
         assert top == f"Top emotion: {labels[0]}"
         widths = [float(r.query_selector(".bar").evaluate("e => e.style.width").rstrip("%")) for r in rows]
         assert widths == sorted(widths, reverse=True) and 0 < widths[0] <= 100
-        page.click("#examples button >> nth=2")  # an example text fills the box and classifies
+        with page.expect_response("**/predict") as example:
+            page.click("#examples button >> nth=2")  # an example text fills the box and classifies
         page.wait_for_function("document.querySelector('#text').value.startsWith('I miss my grandma')")
+        example_top = example.value.json()[0]["label"]
+        page.wait_for_function(f"document.querySelector('#top').textContent === 'Top emotion: {example_top}'")
         page.wait_for_function("document.querySelectorAll('#bars .row').length === 6")
         page.fill("#text", "   ")
         page.click("#classify")
@@ -81,3 +84,40 @@ def test_upload_returns_scored_file(page_server, tmp_path):
         browser.close()
     lines = target.read_text().strip().splitlines()
     assert lines[0].startswith("id,text,label,score,") and len(lines) == 3
+
+
+def test_labels_are_text_and_a_failed_upload_says_so(trained_tiny, tmp_path):
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    model = tmp_path / "model"
+    shutil.copytree(trained_tiny, model, ignore=shutil.ignore_patterns("onnx"))
+    config = json.loads((model / "config.json").read_text())
+    evil = "<img src=x onerror=\"document.title='XSS'\">"
+    config["id2label"] = {**config["id2label"], "0": evil}
+    config["label2id"] = {v: int(k) for k, v in config["id2label"].items()}
+    (model / "config.json").write_text(json.dumps(config))
+    srv = Server(model)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+            page = browser.new_page()
+            page.goto(srv.url + "/")
+            page.fill("#text", "so sad today")
+            page.click("#classify")
+            page.wait_for_function("document.querySelectorAll('#bars .row').length === 6")
+            assert page.query_selector("#bars img") is None and page.title() != "XSS"
+            names = [n.inner_text() for n in page.query_selector_all("#bars .name")]
+            assert evil in names  # shown as the text it is
+            # the service does not answer the upload: the page says so instead of "Scoring..." forever
+            page.route("**/classify-file*", lambda route: route.abort())
+            upload = tmp_path / "a.csv"
+            upload.write_text("text\nhello\n")
+            page.set_input_files("#file", str(upload))
+            page.click("#upload")
+            page.wait_for_function("document.querySelector('#error').textContent.startsWith('The service did not answer')")
+            assert page.inner_text("#filestatus") == ""
+            browser.close()
+    finally:
+        srv.stop()
