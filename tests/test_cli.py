@@ -56,3 +56,17 @@ def test_train_help_lists_every_setting(capsys):
     out = capsys.readouterr().out
     for flag in ("--learning-rate", "--label-smoothing", "--preset", "--resume", "--base-model", "--normalize", "--data"):
         assert flag in out
+
+
+def test_bad_bench_and_plot_arguments_are_clear_errors(trained_tiny, tiny_data, capsys, tmp_path):
+    common = ["--model", str(trained_tiny), "--data", str(tiny_data)]
+    assert main(["bench", *common, "--contenders", "emotionkit-onnx-int9", "--results-dir", str(tmp_path)]) == 2
+    assert "unknown contenders ['emotionkit-onnx-int9']; expected some of" in capsys.readouterr().err
+    for limit in ("0", "-1000"):
+        assert main(["bench", *common, "--limit", limit, "--results-dir", str(tmp_path)]) == 2
+        assert f"limit must be None (every text) or >= 1, got {limit}" in capsys.readouterr().err
+    assert not list(tmp_path.glob("bench-*.json"))
+    for plot in (str(tmp_path / "myplot"), str(tmp_path)):
+        assert main(["evaluate", *common, "--engine", "torch", "--plot", plot]) == 2
+        assert "a plot path must be a file name ending in .png" in capsys.readouterr().err
+    assert not (tmp_path / "myplot.png").exists() and not list(tmp_path.glob("*.png"))

@@ -28,6 +28,10 @@ from emotionkit.labels import LABEL2ID
 log = logging.getLogger(__name__)
 
 BASELINE = "transformers-pipeline"
+
+
+class BenchError(RuntimeError):
+    """A contender failed in its child process; the message carries its error."""
 CPU_CONTENDERS = (BASELINE, "emotionkit-torch-fp32", "emotionkit-onnx-fp32", "emotionkit-onnx-int8")
 GPU_CONTENDERS = (BASELINE, "emotionkit-torch-fp32", "emotionkit-torch-bf16")
 
@@ -136,6 +140,12 @@ def run_benchmark(
 
     if repeats < 1 or latency_calls < 1 or batch_size < 1:
         raise ValueError(f"repeats, latency_calls and batch_size must be >= 1, got {repeats}, {latency_calls}, {batch_size}")
+    if limit is not None and limit < 1:
+        raise ValueError(f"limit must be None (every text) or >= 1, got {limit}")
+    known = dict.fromkeys((*CPU_CONTENDERS, *GPU_CONTENDERS))
+    unknown = [c for c in contenders or () if c not in known]
+    if unknown:
+        raise ValueError(f"unknown contenders {unknown}; expected some of {list(known)}")
     gpu = torch.cuda.is_available()
     contenders = contenders or (GPU_CONTENDERS if gpu else CPU_CONTENDERS)
     examples = load_dataset(data).split(split)[: limit or None]
@@ -161,7 +171,7 @@ def run_benchmark(
         row = queue.get()
         proc.join()
         if "error" in row:
-            raise RuntimeError(f"benchmark contender {name} failed: {row['error']}")
+            raise BenchError(f"benchmark contender {name} failed: {row['error']}")
         print(f"  {name}: {row['samples_per_second']:.1f} samples/s, p50 {row['latency_p50_ms']:.2f} ms", file=sys.stderr)
         rows.append(row)
     base = next((r for r in rows if r["name"] == BASELINE), None)

@@ -17,6 +17,7 @@ import types
 import typing
 from pathlib import Path
 
+from emotionkit.bench import BenchError
 from emotionkit.config import PRESETS, ModelSettings, TrainConfig, with_overrides
 from emotionkit.onnx_engine import ExportError
 
@@ -85,9 +86,11 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from emotionkit.data import load_dataset
-    from emotionkit.evaluate import evaluate, plot_confusion_matrix
+    from emotionkit.evaluate import evaluate, plot_confusion_matrix, png_path
     from emotionkit.predict import EmotionClassifier
 
+    if args.plot:
+        png_path(args.plot)  # a bad plot path is an error before the scoring, not after
     clf = EmotionClassifier.load(args.model, engine=args.engine)
     dataset = load_dataset(args.data)
     metrics = evaluate(clf, dataset.split(args.split), batch_size=args.batch_size, progress=True)
@@ -277,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args)
-    except (ValueError, TypeError, KeyError, OSError, ImportError, ExportError) as err:
+    except (ValueError, TypeError, KeyError, OSError, ImportError, ExportError, BenchError) as err:
         # ExportError: e.g. --engine onnx-int8 on a model whose int8 graph failed parity.
         print(f"emotionkit {args.command}: error: {err}", file=sys.stderr)
         return 2

@@ -102,10 +102,18 @@ def plot_confusion_matrix(matrix: list[list[int]], path: str | Path, title: str 
         for j in range(len(LABELS)):
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
     fig.tight_layout()
-    path = Path(path)
+    path = png_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    return path
+
+
+def png_path(path: str | Path) -> Path:
+    """Where a plot goes, as said: a PNG file name (matplotlib would add '.png' to a bare name)."""
+    path = Path(path)
+    if path.is_dir() or path.suffix.lower() != ".png":
+        raise ValueError(f"a plot path must be a file name ending in .png, got {str(path)!r}")
     return path
 
 
