@@ -27,6 +27,9 @@ def compute_metrics(
 ) -> dict:
     """Flat dict: accuracy, macro/micro/weighted P/R/F1, per-label P/R/F1/support,
     loss (mean cross-entropy, when ``probs`` is given) and the confusion matrix.
+
+    Macro averages run over the labels that occur (in ``y_true`` or ``y_pred``): on a file of
+    two emotions a perfect model scores 1, not 2/6. Per-label figures cover all six.
     """
     from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # noqa: PLC0415
 
@@ -38,8 +41,9 @@ def compute_metrics(
         raise ValueError("cannot compute metrics on zero examples")
     ids = list(range(len(LABELS)))
     out: dict = {"accuracy": float((y_true == y_pred).mean()), "support": int(len(y_true))}
+    present = sorted(set(y_true.tolist()) | set(y_pred.tolist()))
     for average in ("macro", "micro", "weighted"):
-        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=ids, average=average, zero_division=0)
+        p, r, f, _ = precision_recall_fscore_support(y_true, y_pred, labels=present, average=average, zero_division=0)
         out[f"precision_{average}"], out[f"recall_{average}"], out[f"f1_{average}"] = float(p), float(r), float(f)
     p, r, f, s = precision_recall_fscore_support(y_true, y_pred, labels=ids, average=None, zero_division=0)
     for i, label in enumerate(LABELS):
