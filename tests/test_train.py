@@ -409,3 +409,25 @@ def test_max_length_beyond_the_encoder_is_refused(tiny_models, tiny_data, tmp_pa
         train(ModelSettings(base_model=str(tiny_models["bert"]), max_length=1024),
               TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m"), max_steps=1), test=False)
     assert not (tmp_path / "m" / "model.safetensors").exists()
+
+
+def test_the_card_says_how_rows_were_sampled_and_batched(trained_tiny, tmp_path):
+    import random
+    import shutil
+
+    from emotionkit.card import collect_facts, render
+    from emotionkit.train import _weighted, sampled_count
+
+    for weight in (0.5, 1, 1.5, 2.25, 3):
+        assert len(_weighted(list(range(3)), weight, random.Random(0))) == sampled_count(3, weight)
+    assert sampled_count(3, 1.5) == 5  # round(1.5 * 3) would say 4
+    card = render(collect_facts(trained_tiny))
+    assert "linear schedule with warm-up, dynamic padding, length-grouped batches" in card
+    plain = tmp_path / "plain"
+    shutil.copytree(trained_tiny, plain)
+    meta = json.loads((plain / "emotionkit.json").read_text())
+    meta["train"].update(warmup_ratio=0.0, group_by_length=False)
+    (plain / "emotionkit.json").write_text(json.dumps(meta))
+    card = render(collect_facts(plain))
+    assert "linear schedule without warm-up, dynamic padding, batches in random order" in card
+    assert "length-grouped" not in card

@@ -178,8 +178,11 @@ def render(facts: dict) -> str:
         out.append(f"| {k} | {v} |")
     for k, v in facts["hyperparameters"].items():
         out.append(f"| {k} | {v} |")
-    out += ["", "Optimizer AdamW (betas 0.9/0.999, eps 1e-8), linear schedule with warm-up, dynamic padding, "
-            f"length-grouped batches. Best checkpoint chosen by: {facts['selection_rule']}."]
+    h = {**facts["train_defaults"], **facts["hyperparameters"]}
+    schedule = "linear schedule with warm-up" if h["warmup_ratio"] > 0 else "linear schedule without warm-up"
+    batches = "length-grouped batches" if h["group_by_length"] else "batches in random order"
+    out += ["", f"Optimizer AdamW (betas 0.9/0.999, eps 1e-8), {schedule}, dynamic padding, {batches}. "
+            f"Best checkpoint chosen by: {facts['selection_rule']}."]
     teachers = facts["hyperparameters"].get("teachers")
     if teachers:
         h = facts["hyperparameters"]

@@ -128,13 +128,19 @@ def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float
 
 
 def _weighted(rows: list, weight: float, rng: random.Random) -> list:
-    """round(weight * n) of ``rows``: whole copies, then a seeded sample for the fraction."""
+    """``sampled_count(len(rows), weight)`` of ``rows``: whole copies, then a seeded sample for the fraction."""
     copies, fraction = divmod(weight, 1.0)
     return rows * int(copies) + rng.sample(rows, round(fraction * len(rows)))
 
 
+def sampled_count(n: int, weight: float) -> int:
+    """How many rows an epoch samples from a source of ``n`` rows at ``weight`` (what ``_weighted`` takes)."""
+    copies, fraction = divmod(weight, 1.0)
+    return int(copies) * n + round(fraction * n)
+
+
 def sample_training_rows(datasets: list[tuple[Dataset, float]], seed: int) -> list[Example]:
-    """Mix the sources' train splits; weight w takes round(w * n) rows of a source of n rows."""
+    """Mix the sources' train splits; weight w takes ``sampled_count(n, w)`` rows of a source of n rows."""
     rng = random.Random(seed)
     return [row for dataset, weight in datasets for row in _weighted(dataset.split("train"), weight, rng)]
 
@@ -438,7 +444,7 @@ def train(
                 "name": ds.name,
                 "source": ds.source,
                 "weight": w,
-                "train_rows_sampled": round(w * len(ds.split("train"))),
+                "train_rows_sampled": sampled_count(len(ds.split("train")), w),
                 "label_counts": {s: ds.label_counts(s) for s in ds.splits},
                 "fingerprints": {s: ds.fingerprint(s) for s in ds.splits},
                 "notes": ds.notes,
