@@ -70,6 +70,24 @@ def test_jsonl_bad_rows_and_parquet_output(clf, tmp_path):
     assert not list(tmp_path.glob("twice*"))
 
 
+def test_a_lone_surrogate_is_a_bad_row_in_every_output(clf, tmp_path):
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "in.jsonl"
+    # half an emoji (a JSON escape without its pair) beside an undecodable byte and a good row
+    src.write_bytes(b'{"text": "so happy"}\n{"text": "half an emoji \\ud83d"}\n{"text": "caf\xe9"}\n')
+    for out in ("out.jsonl", "out.csv", "out.parquet"):
+        report = classify_file(src, tmp_path / out, classifier=clf)
+        assert report.bad_reasons == {"lone surrogate": 1, "undecodable bytes": 1} and report.bad_row_numbers == [2, 3]
+    lines = (tmp_path / "out.jsonl").read_bytes().splitlines()
+    assert json.loads(lines[1])["text"] == "half an emoji \ud83d" and b"caf\xe9" in lines[2]
+    assert json.loads(lines[0])["label"] in LABELS and json.loads(lines[1])["label"] == ""
+    rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8", errors="surrogateescape")))
+    assert rows[1]["text"] == "half an emoji \\ud83d" and rows[1]["label"] == ""
+    texts = pq.read_table(tmp_path / "out.parquet").column("text").to_pylist()
+    assert texts == ["so happy", "half an emoji \\ud83d", "caf\ufffd"]
+
+
 def test_rows_with_other_fields_keep_every_column(clf, tmp_path):
     import pyarrow.parquet as pq
 

@@ -53,6 +53,7 @@ def test_predict_proba_shape(clf):
         (["fine", None], TypeError, "expected a string at position 1, got NoneType"),
         ("", ValueError, "text at position 0 is empty"),
         (["ok", "   "], ValueError, "text at position 1 is empty"),
+        (["ok", "caf\udce9 was awful"], ValueError, r"text at position 1 has a lone surrogate \(U\+DCE9\) at character 3"),
     ],
 )
 def test_bad_input(clf, bad, error, message):

@@ -131,6 +131,7 @@ BAD = [
     ("huge body", json.dumps({"inputs": "a" * 30000}).encode(), 413, "over the maximum of 20000"),
     ("text too many chars", json.dumps({"inputs": ["b" * 15000]}).encode(), 413, "characters, over"),
     ("nested too deeply", b'{"inputs": ' + b"[" * 5000 + b"]" * 5000 + b"}", 400, "nested too deeply"),
+    ("lone surrogate", b'{"inputs": ["ok", "caf\\udce9 was awful"]}', 422, "inputs[1] has a lone surrogate (U+DCE9)"),
 ]
 
 

@@ -14,6 +14,7 @@ the final file equals that of an uninterrupted run, row for row.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import json
 import os
@@ -26,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit.labels import LABELS
+from emotionkit.predict import lone_surrogate
 
 FORMATS = ("csv", "jsonl", "parquet")
 _EXTENSIONS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet"}
@@ -35,6 +37,21 @@ EXTRA = "_extra_fields"  # a CSV row with more fields than the header keeps the 
 csv.field_size_limit(sys.maxsize)
 # CSV is read with utf-8-sig: a byte-order mark (Excel's "CSV UTF-8") is not part of the first column's name.
 CSV_ENCODING = "utf-8-sig"
+
+
+def _write_surrogates(err: UnicodeEncodeError) -> tuple[bytes, int]:
+    """Encoding error handler for output: an undecodable input byte (read with surrogateescape)
+    goes back out as that byte; any other lone surrogate (a JSON escape such as \\ud83d without its
+    pair) is written as that escape, since UTF-8 cannot hold it."""
+    out = b""
+    for ch in err.object[err.start : err.end]:
+        code = ord(ch)
+        out += bytes([code - 0xDC00]) if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}".encode()
+    return out, err.end
+
+
+OUTPUT_ERRORS = "emotionkit.surrogates"
+codecs.register_error(OUTPUT_ERRORS, _write_surrogates)
 
 
 class BadRowError(ValueError):
@@ -188,6 +205,8 @@ def row_text(row: dict, column: str) -> tuple[str | None, str | None]:
         reason = f"non-string text ({type(value).__name__})"
     elif any("\udc80" <= ch <= "\udcff" for ch in value):
         reason = "undecodable bytes"
+    elif lone_surrogate(value) is not None:
+        reason = "lone surrogate"  # e.g. a JSON escape like "\ud83d" without its pair
     elif not value.strip():
         reason = "empty text"
     else:
@@ -220,7 +239,7 @@ def write_part(rows: list[dict], path: Path, fmt: str, header: bool, columns: li
     """
     tmp = path.with_name(path.name + ".tmp")
     if fmt == "csv":
-        with tmp.open("w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
+        with tmp.open("w", encoding="utf-8", errors=OUTPUT_ERRORS, newline="") as fh:
             writer = csv.DictWriter(fh, fieldnames=columns, restval="")
             if header:
                 writer.writeheader()
@@ -229,8 +248,8 @@ def write_part(rows: list[dict], path: Path, fmt: str, header: bool, columns: li
     elif fmt == "jsonl":
         with tmp.open("wb") as fh:
             for row in rows:
-                # surrogateescape writes undecodable input bytes back exactly as they came
-                fh.write((json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8", "surrogateescape"))
+                # undecodable input bytes go back exactly as they came (see _write_surrogates)
+                fh.write((json.dumps(row, ensure_ascii=False, default=str) + "\n").encode("utf-8", OUTPUT_ERRORS))
     else:
         import pyarrow as pa  # noqa: PLC0415
         import pyarrow.parquet as pq  # noqa: PLC0415
@@ -250,8 +269,8 @@ def _parquet_value(value: object, as_text: bool) -> object:
     column holding a stray number or object keeps it as its JSON text.
     """
     if isinstance(value, str):
-        if any("\udc80" <= ch <= "\udcff" for ch in value):
-            return value.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+        if lone_surrogate(value) is not None:
+            return value.encode("utf-8", OUTPUT_ERRORS).decode("utf-8", "replace")
         return value
     if as_text and value is not None:
         return json.dumps(value, ensure_ascii=False, default=str)

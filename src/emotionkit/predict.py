@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -50,6 +51,16 @@ class Prediction:
         return {"label": self.label, "score": self.score, "scores": self.scores, "truncated": self.truncated}
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def lone_surrogate(text: str) -> int | None:
+    """Where ``text`` holds a lone surrogate (not a character; e.g. undecodable bytes read with
+    surrogateescape, or a broken JSON escape), or None."""
+    found = _SURROGATE.search(text)
+    return None if found is None else found.start()
+
+
 def check_texts(texts: object) -> tuple[list[str], bool]:
     """Validate input; returns (texts as a list, whether one text was given)."""
     if isinstance(texts, str):
@@ -63,6 +74,10 @@ def check_texts(texts: object) -> tuple[list[str], bool]:
             raise TypeError(f"expected a string at position {i}, got {type(t).__name__} {t!r:.60}")
         if not t.strip():
             raise ValueError(f"text at position {i} is empty; expected at least one non-space character")
+        where = lone_surrogate(t)
+        if where is not None:
+            raise ValueError(f"text at position {i} has a lone surrogate (U+{ord(t[where]):04X}) at character {where}; "
+                             "expected valid Unicode (were its bytes decoded as UTF-8?)")
     return texts, single
 
 

@@ -25,7 +25,7 @@ from urllib.parse import quote
 import numpy as np
 
 from emotionkit.batch import EXTRA, score_column_names
-from emotionkit.predict import EmotionClassifier
+from emotionkit.predict import EmotionClassifier, lone_surrogate
 from emotionkit.runtime import softmax
 
 log = logging.getLogger(__name__)
@@ -193,6 +193,10 @@ def _check_inputs(body: object, settings: ServeSettings) -> tuple[list[str], boo
             raise ApiError(422, f"inputs[{i}] is empty; expected at least one non-space character")
         if len(t) > settings.max_text_chars:
             raise ApiError(413, f"inputs[{i}] has {len(t)} characters, over the maximum of {settings.max_text_chars}")
+        where = lone_surrogate(t)
+        if where is not None:
+            raise ApiError(422, f"inputs[{i}] has a lone surrogate (U+{ord(t[where]):04X}) at character {where}; "
+                                "expected valid Unicode")
     return texts, single, raw, truncate
 
 
