@@ -101,6 +101,10 @@ def test_resume_continues_an_interrupted_run(tiny_models, tiny_data, tmp_path):
     with pytest.raises(Crash):
         train(settings, config, test=False, callbacks=[CrashAfterFirstSave()])
     assert not (tmp_path / "m" / "model.safetensors").exists()  # nothing half-written as the final model
+    # the card would record settings the first part of the run was not trained with: refused
+    with pytest.raises(ValueError, match=r"started with other settings \(train.learning_rate: 0.0001 then, 0.03 now; "
+                                         r"train.batch_size: 8 then, 4 now\)"):
+        train(settings, replace(config, learning_rate=0.03, batch_size=4), resume=True, test=False)
     out = train(settings, config, resume=True, test=False)
     meta = json.loads((out / "emotionkit.json").read_text())
     assert [row["epoch"] for row in meta["training_log"]] == [1, 2]

@@ -328,6 +328,7 @@ def train(
     if not resume:
         check_output_dir(out, overwrite)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # an interrupted run that overwrite replaces
+    check_run_settings(ckpt_dir, settings, config, resume)
     set_seed(config.seed)
 
     sources = [(load_dataset(path), weight) for path, weight in map(parse_data_spec, config.data)]
@@ -482,6 +483,27 @@ def train(
 
 
 STALE_FILES = ("README.md", "test_metrics.json", "training_curve.png", "onnx")
+RUN_FILE = "run.json"  # the settings an unfinished run was started with, beside its checkpoints
+
+
+def check_run_settings(ckpt_dir: Path, settings: ModelSettings, config: TrainConfig, resume: bool) -> None:
+    """A new run records its settings beside its checkpoints; --resume refuses other settings,
+    since the card would record the new ones for weights trained partly with the old."""
+    current = json.loads(json.dumps({"model": asdict(settings), "train": asdict(config)}))
+    path = ckpt_dir / RUN_FILE
+    if not resume:
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_json(current, path)
+        return
+    if not path.is_file():
+        log.warning("%s has no %s (a run from an older emotionkit): its settings cannot be checked", ckpt_dir, RUN_FILE)
+        return
+    started = json.loads(path.read_text("utf-8"))
+    changed = [f"{part}.{key}: {started[part].get(key)!r} then, {value!r} now"
+               for part in ("model", "train") for key, value in current[part].items() if started[part].get(key) != value]
+    if changed:
+        raise ValueError(f"--resume: the run in {ckpt_dir.parent} was started with other settings ({'; '.join(changed)}); "
+                         "resume it with the same ones, or start over with --overwrite")
 
 
 def check_output_dir(out: Path, overwrite: bool) -> None:
