@@ -413,6 +413,7 @@ def test_max_length_beyond_the_encoder_is_refused(tiny_models, tiny_data, tmp_pa
         train(ModelSettings(base_model=str(tiny_models["bert"]), max_length=1024),
               TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m"), max_steps=1), test=False)
     assert not (tmp_path / "m" / "model.safetensors").exists()
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())  # a refused run leaves nothing behind
 
 
 def test_the_card_says_how_rows_were_sampled_and_batched(trained_tiny, tmp_path):

@@ -328,7 +328,8 @@ def train(
     if not resume:
         check_output_dir(out, overwrite)
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # an interrupted run that overwrite replaces
-    check_run_settings(ckpt_dir, settings, config, resume)
+    if resume:
+        check_run_settings(ckpt_dir, settings, config)
     set_seed(config.seed)
 
     sources = [(load_dataset(path), weight) for path, weight in map(parse_data_spec, config.data)]
@@ -418,6 +419,10 @@ def train(
                  "label_smoothing": config.label_smoothing} if config.teachers else None,
         callbacks=callbacks,
     )
+    if not resume:
+        # Recorded only now, when every input has passed its checks: a run refused earlier leaves nothing.
+        ckpt_dir.mkdir(parents=True, exist_ok=True)
+        write_json(run_settings(settings, config), ckpt_dir / RUN_FILE)
     trainer.train(resume_from_checkpoint=True if resume else None)
 
     # Stage the final files, then move them in: an interrupted save never leaves a half model.
@@ -486,15 +491,16 @@ STALE_FILES = ("README.md", "test_metrics.json", "training_curve.png", "onnx")
 RUN_FILE = "run.json"  # the settings an unfinished run was started with, beside its checkpoints
 
 
-def check_run_settings(ckpt_dir: Path, settings: ModelSettings, config: TrainConfig, resume: bool) -> None:
+def run_settings(settings: ModelSettings, config: TrainConfig) -> dict:
+    """The settings as JSON reads them back (tuples become lists), for comparison."""
+    return json.loads(json.dumps({"model": asdict(settings), "train": asdict(config)}))
+
+
+def check_run_settings(ckpt_dir: Path, settings: ModelSettings, config: TrainConfig) -> None:
     """A new run records its settings beside its checkpoints; --resume refuses other settings,
     since the card would record the new ones for weights trained partly with the old."""
-    current = json.loads(json.dumps({"model": asdict(settings), "train": asdict(config)}))
+    current = run_settings(settings, config)
     path = ckpt_dir / RUN_FILE
-    if not resume:
-        ckpt_dir.mkdir(parents=True, exist_ok=True)
-        write_json(current, path)
-        return
     if not path.is_file():
         log.warning("%s has no %s (a run from an older emotionkit): its settings cannot be checked", ckpt_dir, RUN_FILE)
         return
