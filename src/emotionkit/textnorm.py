@@ -26,9 +26,10 @@ def _emoji(text: str) -> str:
     except ImportError:
         raise ImportError("the 'emoji' normalization step needs the 'emoji' package: pip install emoji") from None
     # The uncased BERT vocabulary has no emoji: they would reach the model as [UNK].
-    # Their CLDR names ("face with tears of joy") are words the model knows.
-    named = emoji.demojize(text, delimiters=(" (", ") "))
-    named = re.sub(r"\(([a-z0-9_:\-&'.!]+)\)", lambda m: "(" + m.group(1).replace("_", " ") + ")", named)
+    # Their CLDR names ("face with tears of joy") are words the model knows. Only the names are
+    # rewritten (underscores to spaces: "OK_hand" is "OK hand"); the text around them is not.
+    named = emoji.replace_emoji(text, replace=lambda chars, data: f" ({data['en'].strip(':').replace('_', ' ')}) ")
+    # Runs of spaces the names leave (the tokenizer splits on any whitespace, so this changes no token).
     return re.sub(r"\s{2,}", " ", named).strip()
 
 
