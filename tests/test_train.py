@@ -432,7 +432,22 @@ def test_the_card_says_how_rows_were_sampled_and_batched(trained_tiny, tmp_path)
     shutil.copytree(trained_tiny, plain)
     meta = json.loads((plain / "emotionkit.json").read_text())
     meta["train"].update(warmup_ratio=0.0, group_by_length=False)
+    first = meta["training_log"][0]
+    first["training_loss"] = None  # no loss logged before the first evaluation
     (plain / "emotionkit.json").write_text(json.dumps(meta))
     card = render(collect_facts(plain))
+    assert f"| {first['epoch']:g} | {first['step']} | - | {first['validation_loss']:.4f} |" in card
     assert "linear schedule without warm-up, dynamic padding, batches in random order" in card
     assert "length-grouped" not in card
+
+
+def test_an_epoch_without_a_logged_loss_is_null_not_nan(tmp_path):
+    from emotionkit.evaluate import plot_training_curve
+    from emotionkit.train import epoch_log
+
+    evaluation = {"eval_a_ce_loss": 0.5, "eval_a_accuracy": 0.8, "eval_a_f1_macro": 0.7, "eval_a_f1_weighted": 0.75}
+    rows = epoch_log([{**evaluation, "epoch": 1.0, "step": 5}, {"loss": 0.9, "step": 8},
+                      {**evaluation, "epoch": 2.0, "step": 10}], ["a"])
+    assert [r["training_loss"] for r in rows] == [None, 0.9]
+    json.dumps(rows, allow_nan=False)  # strict JSON: no NaN anywhere
+    assert plot_training_curve(rows, tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"

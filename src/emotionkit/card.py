@@ -217,7 +217,8 @@ def render(facts: dict) -> str:
             f"{s} accuracy | {s} macro-F1" for s in sources) + " | selection score |"
         out += [head, "|" + "---:|" * (5 + 2 * len(sources))]
         for r in log_rows:
-            cells = [f"{r['epoch']:g}", str(r["step"]), f"{r['training_loss']:.4f}", f"{r['validation_loss']:.4f}"]
+            loss = r.get("training_loss")
+            cells = [f"{r['epoch']:g}", str(r["step"]), "-" if loss is None else f"{loss:.4f}", f"{r['validation_loss']:.4f}"]
             for s in sources:
                 cells += [f"{r[f'{s}_accuracy']:.4f}", f"{r[f'{s}_f1_macro']:.4f}"]
             cells.append(f"{r['f1_macro']:.4f}")

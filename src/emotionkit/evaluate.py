@@ -126,7 +126,8 @@ def plot_training_curve(log_rows: list[dict], path: str | Path) -> Path:
     plt = _pyplot()
     epochs = [r["epoch"] for r in log_rows]
     fig, ax = plt.subplots(figsize=(6, 4))
-    ax.plot(epochs, [r.get("training_loss", float("nan")) for r in log_rows], "o-", label="training loss")
+    losses = [r.get("training_loss") for r in log_rows]
+    ax.plot(epochs, [float("nan") if v is None else v for v in losses], "o-", label="training loss")
     ax.plot(epochs, [r["validation_loss"] for r in log_rows], "s-", label="validation loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")

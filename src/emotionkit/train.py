@@ -283,7 +283,8 @@ def epoch_log(log_history: list[dict], sources: list[str]) -> list[dict]:
                 continue
             row = rows.setdefault(entry["step"], {"epoch": round(entry["epoch"], 2), "step": entry["step"]})
             if "training_loss" not in row:
-                row["training_loss"] = float(np.mean(losses)) if losses else float("nan")
+                # None (JSON null) when no loss was logged before this evaluation: NaN is not JSON.
+                row["training_loss"] = float(np.mean(losses)) if losses else None
                 losses = []
             for key in ("ce_loss", "accuracy", "f1_macro", "f1_weighted"):
                 row[f"{s}_{key}"] = entry[f"eval_{s}_{key}"]
