@@ -168,9 +168,7 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[list[dict]]:
     if fmt == "csv":
         with path.open(encoding=CSV_ENCODING, errors="surrogateescape", newline="") as fh:
             for row in csv.DictReader(fh, restkey=EXTRA):
-                if EXTRA in row:
-                    row[EXTRA] = json.dumps(row[EXTRA], ensure_ascii=False)
-                chunk.append(row)
+                chunk.append(keep_extra_fields(row))
                 if len(chunk) == chunk_rows:
                     yield chunk
                     chunk = []
@@ -192,6 +190,14 @@ def read_chunks(path: Path, fmt: str, chunk_rows: int) -> Iterator[list[dict]]:
         yield chunk
 
 
+def keep_extra_fields(row: dict) -> dict:
+    """A ``csv.DictReader(restkey=EXTRA)`` row whose extra fields (more than the header names)
+    are kept as one JSON text, so they can be written to any output."""
+    if EXTRA in row:
+        row[EXTRA] = json.dumps(row[EXTRA], ensure_ascii=False)
+    return row
+
+
 def row_text(row: dict, column: str) -> tuple[str | None, str | None]:
     """The row's text, or ``(None, reason)`` when it has none usable."""
     value = row.get(column)
@@ -203,10 +209,9 @@ def row_text(row: dict, column: str) -> tuple[str | None, str | None]:
         reason = "missing text"
     elif not isinstance(value, str):
         reason = f"non-string text ({type(value).__name__})"
-    elif any("\udc80" <= ch <= "\udcff" for ch in value):
-        reason = "undecodable bytes"
-    elif lone_surrogate(value) is not None:
-        reason = "lone surrogate"  # e.g. a JSON escape like "\ud83d" without its pair
+    elif (where := lone_surrogate(value)) is not None:
+        # surrogateescape's range is an undecodable input byte; any other is half a JSON-escaped pair
+        reason = "undecodable bytes" if "\udc80" <= value[where] <= "\udcff" else "lone surrogate"
     elif not value.strip():
         reason = "empty text"
     else:

@@ -185,7 +185,6 @@ def render(facts: dict) -> str:
             f"Best checkpoint chosen by: {facts['selection_rule']}."]
     teachers = facts["hyperparameters"].get("teachers")
     if teachers:
-        h = facts["hyperparameters"]
         out += ["", f"Distilled from {len(teachers)} teacher(s) ({', '.join(f'`{t}`' for t in teachers)}): the loss is "
                 f"{1 - h['distill_alpha']:g} x cross-entropy with the labels + {h['distill_alpha']:g} x T^2 x "
                 f"KL(teachers' mean probabilities || the model's), both at temperature T = {h['distill_temperature']:g} "

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 import numpy as np
 
-from emotionkit.batch import EXTRA, score_column_names
+from emotionkit.batch import EXTRA, keep_extra_fields, score_column_names
 from emotionkit.predict import EmotionClassifier, lone_surrogate
 from emotionkit.runtime import softmax
 
@@ -369,10 +369,7 @@ def _parse_upload(content: str, filename: str, added: list[str]) -> tuple[list[d
         if clash:
             raise ApiError(422, f"the CSV already has the column(s) {clash}, which scoring writes "
                                 f"({', '.join(added)}); rename them so that nothing in it is overwritten")
-        rows = [dict(r) for r in reader]
-        for row in rows:
-            if EXTRA in row:
-                row[EXTRA] = json.dumps(row[EXTRA], ensure_ascii=False)
+        rows = [keep_extra_fields(dict(r)) for r in reader]
         if any(EXTRA in row for row in rows):
             columns.append(EXTRA)
         return rows, columns

@@ -156,7 +156,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     from safetensors.torch import save_file  # noqa: PLC0415
 
     from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
-    from emotionkit.train import evaluate_and_card  # noqa: PLC0415
+    from emotionkit.train import check_output_dir, evaluate_and_card  # noqa: PLC0415
 
     if len(runs) < 2:
         raise SoupError(f"a soup needs at least two runs, got {len(runs)}")
@@ -164,10 +164,11 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     paths = [Path(p) for p in runs]
     if out.resolve() in {p.resolve() for p in paths}:
         raise SoupError(f"--output-dir {out} is one of the runs; write the soup elsewhere")
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / META_FILE).is_file())):
+    try:
         # The soup replaces a model directory's files (README.md, onnx/, ...): never a directory of something else.
-        raise SoupError(f"--output-dir {out} exists and is not an emotionkit model directory (no {META_FILE}); "
-                        "expected a new or empty directory, or a model to replace")
+        check_output_dir(out, overwrite=True)
+    except FileExistsError as err:
+        raise SoupError(str(err)) from None
     loaded = [_read_run(p) for p in paths]
     check_compatible(loaded)
     save_dtype = loaded[0]["meta"]["train"].get("save_dtype", "float32")

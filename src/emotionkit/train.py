@@ -525,7 +525,8 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
         return
     if META_FILE not in entries and entries - {"checkpoints", ".staging"}:
         raise FileExistsError(f"--output-dir {out} holds files that are not an emotionkit model "
-                              f"({', '.join(sorted(entries)[:5])}...); choose a new or empty directory")
+                              f"({', '.join(sorted(entries)[:5])}...), so it is not an emotionkit model directory "
+                              "to replace; choose a new or empty directory")
     if not overwrite:
         what = "a trained model" if META_FILE in entries else "an interrupted run (continue it with --resume)"
         raise FileExistsError(f"--output-dir {out} already holds {what}; pass --overwrite to replace it, "
