@@ -124,7 +124,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from emotionkit.predict import default_model_dir
 
     model_dir = Path(args.model) if args.model else default_model_dir()
-    manifest = export_onnx(model_dir, log=lambda msg: print(msg, file=sys.stderr))
+    manifest = export_onnx(model_dir, log=lambda msg: print(msg, file=sys.stderr), out_dir=args.output_dir)
     _print_json(manifest)
     if manifest["int8_error"]:
         print(f"emotionkit export: fp32 graph written; int8 refused: {manifest['int8_error']}", file=sys.stderr)
@@ -221,8 +221,11 @@ def build_parser() -> argparse.ArgumentParser:
     model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("export", help="Write ONNX fp32 and int8 graphs into the model directory (checked against PyTorch).")
+    p = sub.add_parser("export", help="Build the ONNX fp32 and int8 graphs (checked against PyTorch) into the per-user cache.")
     p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")
+    p.add_argument("--output-dir", default=None,
+                   help="Write the graphs and their manifest here instead (default: the cache the engines read, "
+                        "$EMOTIONKIT_CACHE or the platform's cache dir).")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("soup", help="Average the weights of runs of one recipe (greedy soup, chosen on validation).")

@@ -48,13 +48,34 @@ class DataError(ValueError):
     """A dataset file could not be read; the message names file, line and problem."""
 
 
+MIXED = -1  # ``Example.label`` of a multi-label row that is not exactly one emotion
+
+
 @dataclass(frozen=True)
 class Example:
-    """One labelled text. ``style`` is an optional group tag (e.g. ``"review"``)."""
+    """One labelled text. ``style`` is an optional group tag (e.g. ``"review"``).
+
+    A single-label row has ``label`` (an id of the six) and ``labels`` None. A multi-label row has
+    ``labels``, the ids of the emotions it carries (possibly none, possibly several), and ``neutral``,
+    whether its raters called it emotion-free; its ``label`` is its one emotion when it has exactly one
+    and is not neutral, else ``MIXED``. ``kind`` is an optional tag of hand-written rows (``neutral``,
+    ``mixed``, ``mild``) that evaluation reports on.
+    """
 
     text: str
     label: int
     style: str | None = None
+    labels: tuple[int, ...] | None = None
+    neutral: bool = False
+    kind: str | None = None
+
+    @property
+    def tag(self) -> str:
+        """The row's gold answer as text: ``joy``, ``joy+fear``, ``neutral``, or ``none`` (no emotion, not neutral)."""
+        if self.labels is None:
+            return LABELS[self.label]
+        names = [LABELS[i] for i in self.labels] + (["neutral"] if self.neutral else [])
+        return "+".join(names) or "none"
 
 
 @dataclass
@@ -83,14 +104,27 @@ class Dataset:
         return self.splits[name]
 
     def label_counts(self, split: str) -> dict[str, int]:
-        counts = Counter(ex.label for ex in self.split(split))
-        return {label: counts.get(i, 0) for i, label in enumerate(LABELS)}
+        """Rows per emotion (a multi-label row counts once for each of its emotions), and per
+        ``neutral`` / ``none`` where the split has multi-label rows."""
+        counts = Counter(i for ex in self.split(split) for i in (ex.labels if ex.labels is not None else (ex.label,)))
+        out = {label: counts.get(i, 0) for i, label in enumerate(LABELS)}
+        rows = self.split(split)
+        if any(ex.labels is not None for ex in rows):
+            out["neutral"] = sum(ex.neutral for ex in rows)
+            out["none"] = sum(1 for ex in rows if ex.labels == () and not ex.neutral)
+            out["several"] = sum(1 for ex in rows if ex.labels is not None and len(ex.labels) > 1)
+        return out
+
+    @property
+    def multi_label(self) -> bool:
+        """Whether the rows carry sets of emotions (GoEmotions read whole, our mixed messages)."""
+        return any(ex.labels is not None for rows in self.splits.values() for ex in rows[:1000])
 
     def fingerprint(self, split: str) -> str:
         """A short SHA-256 of the split's texts and labels in order: which version of the data a model saw."""
         digest = hashlib.sha256()
         for ex in self.split(split):
-            digest.update(f"{LABELS[ex.label]}\t{ex.text}\n".encode())
+            digest.update(f"{ex.tag}\t{ex.text}\n".encode())
         return digest.hexdigest()[:16]
 
 
@@ -142,8 +176,32 @@ def read_jsonl(path: Path) -> list[Example]:
             raise DataError(f"{path}:{number}: broken JSON ({err.msg} at column {err.colno})") from None
         if not isinstance(obj, dict):
             raise DataError(f"{path}:{number}: expected a JSON object, got {type(obj).__name__}")
-        rows.append(_example(path, number, obj.get("text"), obj.get("label"), obj.get("style")))
+        if "labels" in obj:
+            rows.append(_multi_example(path, number, obj.get("text"), obj["labels"], obj.get("style"), obj.get("kind")))
+        else:
+            rows.append(_example(path, number, obj.get("text"), obj.get("label"), obj.get("style")))
     return rows
+
+
+def _multi_example(path: Path, line: int, text: object, labels: object, style: object = None, kind: object = None) -> Example:
+    """A multi-label row: ``labels`` is a list of emotion names; ``[]`` or ``["neutral"]`` is an emotion-free text."""
+    if not isinstance(labels, list):
+        raise DataError(f"{path}:{line}: 'labels' must be a list of label names, got {type(labels).__name__} {labels!r}")
+    names = [str(x).strip().lower() for x in labels]
+    neutral = not names or names == ["neutral"]
+    if "neutral" in names and not neutral:
+        raise DataError(f"{path}:{line}: 'neutral' cannot stand beside emotions, got {labels!r}")
+    ids = []
+    for name in [] if neutral else names:
+        try:
+            ids.append(parse_label(name))
+        except ValueError as err:
+            raise DataError(f"{path}:{line}: unknown label: {err}") from None
+    if len(set(ids)) != len(ids):
+        raise DataError(f"{path}:{line}: a label repeats in {labels!r}")
+    base = _example(path, line, text, ids[0] if ids else 0, style)
+    return replace(base, label=ids[0] if len(ids) == 1 else MIXED, labels=tuple(sorted(ids)), neutral=neutral,
+                   kind=None if kind in (None, "") else str(kind))
 
 
 def read_csv(path: Path) -> list[Example]:
@@ -253,6 +311,41 @@ def read_goemotions_tsv(path: Path, names: list[str], mapping: dict) -> GoEmotio
     return GoEmotionsSplit(kept, skipped, left_out, partial)
 
 
+def goemotions_multilabel_mapping() -> dict:
+    """The mapping the multi-label default model reads GoEmotions with (``goemotions_multilabel.json``)."""
+    text = resources.files("emotionkit.resources").joinpath("goemotions_multilabel.json").read_text("utf-8")
+    return json.loads(text)
+
+
+def read_goemotions_whole(path: Path, names: list[str], mapping: dict) -> list[Example]:
+    """Every comment of one GoEmotions TSV as a multi-label row (the mapping's ``multi_label_rule``)."""
+    to_six = {src: target for target, spec in mapping["mapping"].items() for src in spec["labels"]}
+    rows = []
+    for number, comment, labels in goemotions_rows(path, names):
+        ids = tuple(sorted({LABELS.index(to_six[name]) for name in labels if name in to_six}))
+        base = _example(path, number, comment, ids[0] if ids else 0)
+        rows.append(replace(base, label=ids[0] if len(ids) == 1 and "neutral" not in labels else MIXED,
+                            labels=ids, neutral="neutral" in labels))
+    return rows
+
+
+def load_goemotions_whole(directory: Path, mapping: dict | None = None) -> Dataset:
+    """GoEmotions with every comment kept, as multi-label rows (default mapping: ``goemotions_multilabel.json``)."""
+    names = (directory / "emotions.txt").read_text("utf-8").splitlines()
+    mapping = mapping or goemotions_multilabel_mapping()
+    splits, notes = {}, []
+    for split, stem in (("train", "train"), ("validation", "dev"), ("test", "test")):
+        path = directory / f"{stem}.tsv"
+        if path.is_file():
+            splits[split] = read_goemotions_whole(path, names, mapping)
+    dataset = Dataset("goemotions", str(directory), splits, notes, label_mapping=mapping)
+    for split, rows in splits.items():
+        counts = dataset.label_counts(split)
+        notes.append(f"goemotions {split} (whole, multi-label): {len(rows)} comments; neutral {counts['neutral']}, "
+                     f"no emotion of the six and not neutral {counts['none']}, several emotions {counts['several']}")
+    return dataset
+
+
 def load_goemotions(directory: Path, mapping: dict | None = None) -> Dataset:
     """GoEmotions read through ``mapping`` (default: the package's, ``goemotions_to_six.json``)."""
     names = (directory / "emotions.txt").read_text("utf-8").splitlines()
@@ -318,15 +411,18 @@ def _load_hub(hub_id: str) -> Dataset:
     return Dataset(hub_id.rsplit("/", maxsplit=1)[-1], hub_id, splits)
 
 
-def load_dataset(source: str | Path, name: str | None = None) -> Dataset:
+def load_dataset(source: str | Path, name: str | None = None, multi_label: bool = False) -> Dataset:
     """Load a dataset from a directory, a single split file (as ``test``) or a hub id.
+
+    ``multi_label``: read GoEmotions whole, as sets of emotions plus neutral (the multi-label
+    mapping); otherwise by the single-label strict rule. Other sources read as they are written.
 
     >>> ds = load_dataset("data/styleset")  # doctest: +SKIP
     """
     path = Path(source)
     if path.is_dir():
         if _is_goemotions(path):
-            dataset = load_goemotions(path)
+            dataset = load_goemotions_whole(path) if multi_label else load_goemotions(path)
         else:
             splits = {}
             for split in SPLITS:
@@ -362,11 +458,11 @@ def find_conflicts(splits: dict[str, list[Example]]) -> list[str]:
     They are reported, never dropped: the public splits are used as published.
     """
     notes = []
-    labels_by_split: dict[str, dict[str, set[int]]] = {}
+    labels_by_split: dict[str, dict[str, set[str]]] = {}
     for split, rows in splits.items():
-        seen: dict[str, set[int]] = defaultdict(set)
+        seen: dict[str, set[str]] = defaultdict(set)
         for ex in rows:
-            seen[ex.text].add(ex.label)
+            seen[ex.text].add(ex.tag)
         labels_by_split[split] = seen
         clashes = sum(1 for labels in seen.values() if len(labels) > 1)
         if clashes:

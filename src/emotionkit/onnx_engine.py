@@ -1,26 +1,32 @@
 """ONNX export, int8 dynamic quantization, and the ONNX Runtime engine.
 
-The ONNX files are derived artifacts, kept under ``<model>/onnx/`` with a
-manifest that records the hash of the weights they came from and their own
-hashes. A missing, stale (weights changed) or corrupt (hash differs) graph is
-rebuilt, never used.
+The ONNX files are derived artifacts, kept in the per-user cache (``graph_dir``:
+``<cache_dir()>/onnx/<model name>-<hash of its resolved path>/``, never inside the
+model directory, so a read-only install works) with a manifest that records the
+hash of the weights they came from and their own hashes. A missing, stale
+(weights changed) or corrupt (hash differs) graph is rebuilt, never used.
 
 >>> export_onnx("models/emotionkit-minilm")   # doctest: +SKIP
+>>> graph_dir("models/emotionkit-minilm")      # doctest: +SKIP
+PosixPath('/home/me/.cache/emotionkit/onnx/emotionkit-minilm-3f9a51c2d0e4b7a6')
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import os
+import re
 import sys
 from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
+from emotionkit.config import cache_dir
 from emotionkit.runtime import cpu_threads, softmax
 
-ONNX_DIR = "onnx"
+ONNX_DIR = "onnx"  # the cache's subdirectory of graphs
 FP32 = "model.onnx"
 INT8 = "model_int8.onnx"
 MANIFEST = "manifest.json"
@@ -68,12 +74,32 @@ def _onnx_deps():
     return onnx, onnxruntime
 
 
+_HASHES: dict[tuple, str] = {}  # (path, inode, size, mtime, ctime) -> sha256: a file is hashed once per process
+
+
 def _sha256(path: Path) -> str:
+    stat = path.stat()
+    key = (str(path.resolve()), stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    if key in _HASHES:
+        return _HASHES[key]
     digest = hashlib.sha256()
     with path.open("rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
-    return digest.hexdigest()
+    _HASHES[key] = digest.hexdigest()
+    return _HASHES[key]
+
+
+def graph_dir(model_dir: str | Path) -> Path:
+    """Where the graphs derived from ``model_dir`` are cached: one directory per model location.
+
+    The key is the model directory's resolved path, so two models never share graphs; the manifest
+    inside records the weights' hash, so new weights at the same path make the graphs stale (rebuilt).
+    """
+    resolved = Path(model_dir).resolve()
+    key = hashlib.sha256(str(resolved).encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", resolved.name)[:48].strip("._") or "model"
+    return cache_dir() / ONNX_DIR / f"{name}-{key}"
 
 
 def source_fingerprint(model_dir: Path) -> str:
@@ -111,8 +137,9 @@ def _encode(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
 
 
-def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None) -> dict:
-    """Export fp32 and int8 graphs into ``model_dir/onnx/`` after checking them against PyTorch.
+def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None, out_dir: str | Path | None = None) -> dict:
+    """Export fp32 and int8 graphs into the cache (``graph_dir(model_dir)``, where the engines look)
+    or into ``out_dir``, after checking them against PyTorch.
 
     Returns the manifest (tolerances and the measured differences). Raises
     :class:`ExportError`, leaving existing files untouched, when the fp32 graph does not match.
@@ -125,8 +152,8 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
 
     _onnx_deps()
     model_dir = Path(model_dir)
-    out = model_dir / ONNX_DIR
-    out.mkdir(exist_ok=True)
+    out = Path(out_dir) if out_dir is not None else graph_dir(model_dir)
+    out.mkdir(parents=True, exist_ok=True)
     fingerprint = source_fingerprint(model_dir)
     model = AutoModelForSequenceClassification.from_pretrained(
         str(model_dir), dtype=torch.float32, attn_implementation="eager"
@@ -147,7 +174,8 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
     with torch.inference_mode():
         references = [LogitsOnly(model)(torch.from_numpy(i), torch.from_numpy(m)).numpy() for i, m in batches]
     ids, mask = batches[0]
-    tmp_fp32, tmp_int8 = out / (FP32 + ".tmp"), out / (INT8 + ".tmp")
+    # Temp names of this process: two processes exporting the same model at once never mix files.
+    tmp_fp32, tmp_int8 = out / f"{FP32}.{os.getpid()}.tmp", out / f"{INT8}.{os.getpid()}.tmp"
     axes = {0: "batch", 1: "sequence"}
     torch.onnx.export(
         LogitsOnly(model),
@@ -213,7 +241,7 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
     else:
         tmp_int8.replace(out / INT8)
         manifest["files"][INT8] = _sha256(out / INT8)
-    tmp_manifest = out / (MANIFEST + ".tmp")
+    tmp_manifest = out / f"{MANIFEST}.{os.getpid()}.tmp"
     tmp_manifest.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     tmp_manifest.replace(out / MANIFEST)
     if log and int8_error:
@@ -226,7 +254,7 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None)
 def int8_refusal(model_dir: str | Path) -> str | None:
     """Why the last export of these very weights refused an int8 graph, or ``None``."""
     try:
-        manifest = json.loads((Path(model_dir) / ONNX_DIR / MANIFEST).read_text("utf-8"))
+        manifest = json.loads((graph_dir(model_dir) / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError):
         return None
     if manifest.get("source_fingerprint") != source_fingerprint(Path(model_dir)):
@@ -236,7 +264,7 @@ def int8_refusal(model_dir: str | Path) -> str | None:
 
 def check_cache(model_dir: Path, name: str) -> str | None:
     """Why the cached graph ``name`` cannot be used, or ``None`` when it is fresh and intact."""
-    out = model_dir / ONNX_DIR
+    out = graph_dir(model_dir)
     if not (out / name).is_file():
         return "missing"
     try:
@@ -267,12 +295,12 @@ class OnnxEngine:
         # A refusal recorded for these weights stands: exporting again would only refuse again.
         refused = int8_refusal(model_dir) if quantized and problem else None
         if problem and not refused:
-            print(f"emotionkit: ONNX graph {model_dir / ONNX_DIR / name} is {problem}; exporting it now", file=sys.stderr)
+            print(f"emotionkit: ONNX graph {graph_dir(model_dir) / name} is {problem}; exporting it now", file=sys.stderr)
             refused = export_onnx(model_dir, log=lambda msg: print(f"emotionkit: {msg}", file=sys.stderr))["int8_error"]
         if quantized and refused:
             raise Int8RefusedError(f"{model_dir}: no int8 graph for this model ({refused}); "
                                    "use engine='onnx' (fp32) or 'torch'")
-        return cls(model_dir / ONNX_DIR / name, threads, "onnx-int8" if quantized else "onnx-fp32")
+        return cls(graph_dir(model_dir) / name, threads, "onnx-int8" if quantized else "onnx-fp32")
 
     def logits(self, input_ids: np.ndarray, attention_mask: np.ndarray) -> np.ndarray:
         return self.session.run(["logits"], {"input_ids": input_ids, "attention_mask": attention_mask})[0]

@@ -19,36 +19,48 @@ from pathlib import Path
 
 import numpy as np
 
-from emotionkit.runtime import ENGINES, TorchEngine, softmax
+from emotionkit.decision import Decision
+from emotionkit.runtime import ENGINES, TorchEngine
 from emotionkit.textnorm import normalize
 
 META_FILE = "emotionkit.json"
 
 
 def default_model_dir() -> Path:
-    """The shipped default model: ``models/emotionkit-minilm`` of the checkout, or
-    ``EMOTIONKIT_MODEL`` when set.
+    """The shipped default model: ``EMOTIONKIT_MODEL`` when set; else the copy inside an installed
+    wheel (``emotionkit/default_model``); else ``models/emotionkit-minilm`` of the checkout.
+
+    >>> default_model_dir().name in ("default_model", "emotionkit-minilm")   # doctest: +SKIP
+    True
     """
     import os  # noqa: PLC0415
 
     if os.environ.get("EMOTIONKIT_MODEL"):
         return Path(os.environ["EMOTIONKIT_MODEL"])
-    # src/emotionkit/predict.py -> repository root
-    root = Path(str(resources.files("emotionkit"))).resolve().parents[1]
-    return root / "models" / "emotionkit-minilm"
+    package = Path(str(resources.files("emotionkit"))).resolve()
+    if (package / "default_model" / "config.json").is_file():  # installed from a wheel (setup.py puts it there)
+        return package / "default_model"
+    # src/emotionkit -> repository root
+    return package.parents[1] / "models" / "emotionkit-minilm"
 
 
 @dataclass(frozen=True)
 class Prediction:
-    """One text's result: the top label, its score, and all six scores sorted high to low."""
+    """One text's result: the top label and its score, the emotions present, and every score high to low.
+
+    ``emotions`` lists the emotions the text carries (high to low): none (then ``label`` is
+    ``"neutral"``), one or several for a multi-label model; always the top label for a single-label one.
+    """
 
     label: str
     score: float
     scores: list[dict] = field(repr=False)  # [{"label": ..., "score": ...}], the pipeline top_k=None shape
     truncated: bool = False  # the text was longer than the model's max_length and was cut
+    emotions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict:
-        return {"label": self.label, "score": self.score, "scores": self.scores, "truncated": self.truncated}
+        return {"label": self.label, "score": self.score, "emotions": self.emotions, "scores": self.scores,
+                "truncated": self.truncated}
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -84,13 +96,15 @@ def check_texts(texts: object) -> tuple[list[str], bool]:
 class EmotionClassifier:
     """A saved emotion model plus an inference engine."""
 
-    def __init__(self, model_dir: Path, engine, tokenizer, labels: list[str], normalize_steps: tuple[str, ...], max_length: int):
+    def __init__(self, model_dir: Path, engine, tokenizer, labels: list[str], normalize_steps: tuple[str, ...], max_length: int,
+                 decision: Decision | None = None):
         self.model_dir = model_dir
         self.engine = engine
         self.tokenizer = tokenizer
         self.labels = labels
         self.normalize_steps = normalize_steps
         self.max_length = max_length
+        self.decision = decision or Decision(tuple(labels))  # what the logits mean (emotionkit.decision)
 
     @classmethod
     def load(
@@ -138,7 +152,8 @@ class EmotionClassifier:
                 # auto never fails for want of int8: the fp32 graph passed its parity check.
                 print(f"emotionkit: {err}; auto uses ONNX fp32", file=sys.stderr)
                 runner = OnnxEngine.for_model(model_dir, quantized=False, threads=threads)
-        return cls(model_dir, runner, tokenizer, labels, tuple(settings.get("normalize", ())), max_length)
+        decision = Decision.for_model(labels, getattr(config, "problem_type", None), meta)
+        return cls(model_dir, runner, tokenizer, labels, tuple(settings.get("normalize", ())), max_length, decision)
 
     # ------------------------------------------------------------------ predict
 
@@ -146,16 +161,23 @@ class EmotionClassifier:
         """One text in, one :class:`Prediction` out; a list in, a list out (same order)."""
         items, single = check_texts(texts)
         probs, truncated = self._scores(items, batch_size)
-        results = [self._result(p, t) for p, t in zip(probs, truncated, strict=True)]
+        results = self.results(probs, truncated)
         return results[0] if single else results
 
+    def results(self, probs: np.ndarray, truncated: np.ndarray | None = None) -> list[Prediction]:
+        """:class:`Prediction` objects from scores ``[n, outputs]`` (what ``predict_proba`` gives)."""
+        truncated = np.zeros(len(probs), dtype=bool) if truncated is None else truncated
+        calls = self.decision.decide(probs)
+        return [self._result(p, t, c) for p, t, c in zip(probs, truncated, calls, strict=True)]
+
     def predict_proba(self, texts: list[str], batch_size: int = 32, progress: bool = False) -> np.ndarray:
-        """Probabilities ``[n, 6]`` in the model's label order."""
+        """Scores ``[n, outputs]`` in the model's label order: softmax probabilities for a single-label
+        model, independent per-label probabilities (sigmoid) for a multi-label one."""
         items, _ = check_texts(texts)
         return self._scores(items, batch_size, progress)[0]
 
     def logits(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
-        """Raw scores before softmax, ``[n, 6]``."""
+        """Raw scores before softmax or sigmoid, ``[n, outputs]``."""
         items, _ = check_texts(texts)
         return self._scores(items, batch_size, raw=True)[0]
 
@@ -164,10 +186,10 @@ class EmotionClassifier:
         enc = self.tokenizer([normalize(t, self.normalize_steps) for t in texts], truncation=False)
         return [len(ids) for ids in enc["input_ids"]]
 
-    def _result(self, probs: np.ndarray, truncated: bool) -> Prediction:
-        order = np.argsort(-probs)
+    def _result(self, probs: np.ndarray, truncated: bool, call) -> Prediction:
+        order = np.argsort(-probs, kind="stable")
         scores = [{"label": self.labels[i], "score": float(probs[i])} for i in order]
-        return Prediction(scores[0]["label"], scores[0]["score"], scores, bool(truncated))
+        return Prediction(call.label, call.score, scores, bool(truncated), call.emotions)
 
     def _scores(
         self, texts: list[str], batch_size: int, progress: bool = False, raw: bool = False
@@ -211,7 +233,7 @@ class EmotionClassifier:
                 if bar is not None:
                     bar.update(len(idx))
                 continue
-            probs[idx] = softmax(logits)
+            probs[idx] = self.decision.scores(logits)
             if bar is not None:
                 bar.update(len(idx))
         if bar is not None:
@@ -220,7 +242,7 @@ class EmotionClassifier:
 
 
 def _download(hub_id: str) -> Path:
-    """A hub id becomes a local directory (the ONNX cache lives beside the weights)."""
+    """A hub id becomes a local directory (in the hub's cache; its ONNX graphs go to emotionkit's cache)."""
     from huggingface_hub import snapshot_download  # noqa: PLC0415
 
     if hub_id.startswith((".", "/", "~")) or hub_id.count("/") > 1:

@@ -10,17 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
+from emotionkit.decision import softmax  # noqa: F401 - engines and older callers import it from here
+
 ENGINES = ("auto", "torch", "onnx", "onnx-int8")
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise probabilities from logits ``[n, labels]`` (shifted by each row's max, so no overflow).
-
-    >>> softmax(np.array([[0.0, 0.0], [1000.0, 0.0]])).round(3).tolist()
-    [[0.5, 0.5], [1.0, 0.0]]
-    """
-    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
 
 
 def cpu_threads() -> int:

@@ -21,9 +21,9 @@ import numpy as np
 
 from emotionkit.config import ModelSettings, TrainConfig, cache_dir, parse_data_spec, resolve_base_model
 from emotionkit.data import DataError, Dataset, Example, load_dataset, read_texts, with_partial_labels
-from emotionkit.evaluate import compute_metrics, plot_confusion_matrix, plot_training_curve, write_json
-from emotionkit.labels import ID2LABEL, LABEL2ID, LABELS
-from emotionkit.runtime import softmax
+from emotionkit.decision import MULTI_LABEL, NEUTRAL, Decision, softmax
+from emotionkit.evaluate import plot_confusion_matrix, plot_reliability, plot_training_curve, score_examples, write_json
+from emotionkit.labels import LABELS
 from emotionkit.textnorm import normalize
 
 log = logging.getLogger(__name__)
@@ -46,11 +46,30 @@ class _Encoded:
         return self.rows[i]
 
 
+def output_labels(settings: ModelSettings) -> tuple[str, ...]:
+    """The model's outputs: the six, plus ``neutral`` for a multi-label model."""
+    return (*LABELS, NEUTRAL) if settings.multi_label else LABELS
+
+
+def training_target(ex: Example, settings: ModelSettings) -> int | list[float]:
+    """A row's training target: its label id (single-label model), or a 0/1 vector over the outputs
+    (multi-label: its emotions, and neutral; a single-label row is its one emotion, not neutral)."""
+    if not settings.multi_label:
+        if ex.labels is not None and (len(ex.labels) != 1 or ex.neutral):
+            raise ValueError(f"a single-label model cannot train on a row labelled {ex.tag!r}: {ex.text[:60]!r}")
+        return ex.label
+    vector = [0.0] * (len(LABELS) + 1)
+    for i in ex.labels if ex.labels is not None else (ex.label,):
+        vector[i] = 1.0
+    vector[-1] = float(ex.neutral)
+    return vector
+
+
 def _encode(tokenizer, examples: list[Example], settings: ModelSettings, soft_targets: np.ndarray | None = None) -> _Encoded:
     texts = [normalize(ex.text, settings.normalize) for ex in examples]
     enc = tokenizer(texts, truncation=True, max_length=settings.max_length)
     rows = [
-        {"input_ids": ids, "attention_mask": mask, "labels": ex.label}
+        {"input_ids": ids, "attention_mask": mask, "labels": training_target(ex, settings)}
         for ids, mask, ex in zip(enc["input_ids"], enc["attention_mask"], examples, strict=True)
     ]
     if soft_targets is not None:
@@ -218,9 +237,10 @@ def _make_trainer_class():
     class MultiSourceTrainer(Trainer):
         """Evaluates every validation source separately and adds one selection score."""
 
-        def __init__(self, *args, eval_sources: dict, distill: dict | None = None, **kwargs):
+        def __init__(self, *args, eval_sources: dict, source_metrics: dict, distill: dict | None = None, **kwargs):
             super().__init__(*args, **kwargs)
             self.eval_sources = eval_sources
+            self.source_metrics = source_metrics
             self.distill = distill  # alpha, temperature, label_smoothing; rows then carry teacher_probs
             if distill:
                 self.loss_is_scaled_for_ga = False  # distill_loss is a per-batch mean
@@ -241,11 +261,16 @@ def _make_trainer_class():
                 return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
             merged = {}
             for name, data in self.eval_sources.items():
+                self.compute_metrics = self.source_metrics[name]  # each source is scored by its own rows' kind
                 merged.update(super().evaluate(data, ignore_keys, f"{metric_key_prefix}_{name}"))
             score = float(np.mean([merged[f"{metric_key_prefix}_{n}_f1_macro"] for n in self.eval_sources]))
             merged[f"{metric_key_prefix}_selection_score"] = score
             self.log({f"{metric_key_prefix}_selection_score": score})
             return merged
+
+        def _get_eval_sampler(self, eval_dataset):
+            # In input order: each source's metrics read its examples (sets of emotions, kinds, styles) by position.
+            return torch.utils.data.SequentialSampler(eval_dataset)
 
         def _get_train_sampler(self, train_dataset=None):
             # Trainer's length-grouped sampler draws from the global RNG (seeded by ``seed``), so
@@ -258,13 +283,19 @@ def _make_trainer_class():
     return MultiSourceTrainer
 
 
-def _trainer_metrics(eval_pred) -> dict:
-    logits, labels = eval_pred.predictions, eval_pred.label_ids
-    probs = softmax(logits)
-    metrics = compute_metrics(labels, probs.argmax(axis=1), probs)
-    metrics.pop("confusion_matrix")
-    metrics["ce_loss"] = metrics.pop("loss")  # the Trainer reports its own (smoothed) loss as "loss"
-    return metrics
+class _SourceMetrics:
+    """The Trainer's compute_metrics for one validation source: the same ``score_examples`` as the final
+    test, at the default decision (thresholds 0.5 until calibration chooses them)."""
+
+    def __init__(self, examples: list[Example], decision: Decision):
+        self.examples, self.decision = examples, decision
+
+    def __call__(self, eval_pred) -> dict:
+        scores = self.decision.scores(eval_pred.predictions)
+        metrics = score_examples(self.examples, scores, self.decision)
+        metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}  # no matrices or diagram points
+        metrics["ce_loss"] = metrics.pop("loss")  # the Trainer reports its own (smoothed) loss as "loss"
+        return metrics
 
 
 def epoch_log(log_history: list[dict], sources: list[str]) -> list[dict]:
@@ -315,7 +346,6 @@ def train(
     """
     import torch  # noqa: PLC0415
     from transformers import (  # noqa: PLC0415
-        AutoModelForSequenceClassification,
         AutoTokenizer,
         DataCollatorWithPadding,
         TrainingArguments,
@@ -331,11 +361,13 @@ def train(
         shutil.rmtree(ckpt_dir, ignore_errors=True)  # an interrupted run that overwrite replaces
     if resume:
         check_run_settings(ckpt_dir, settings, config)
+    check_head_settings(settings, config)
     set_seed(config.seed)
 
-    sources = [(load_dataset(path), weight) for path, weight in map(parse_data_spec, config.data)]
+    multi = settings.multi_label
+    sources = [(load_dataset(path, multi_label=multi), weight) for path, weight in map(parse_data_spec, config.data)]
     # Read now, not after training: a typo in --extra-test must not cost a finished run.
-    extra_test = [load_dataset(p) for p in config.extra_test]
+    extra_test = [load_dataset(p, multi_label=multi) for p in config.extra_test]
     names = [ds.name for ds, _ in sources]
     if len(set(names)) != len(names):
         raise ValueError(f"datasets must have distinct names, got {names}")
@@ -350,9 +382,11 @@ def train(
 
     base = resolve_base_model(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        base, num_labels=len(LABELS), id2label=ID2LABEL, label2id=LABEL2ID, ignore_mismatched_sizes=True
-    )
+    model = new_model(base, settings)
+    for ds, _ in sources:
+        if not multi and ds.multi_label:
+            raise ValueError(f"{ds.name} has rows with no emotion or several; train a multi-label model (--multi-label) "
+                             "to learn from them")
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and settings.max_length > positions:
         # A longer max_length would train, then fail on the first text that fills it.
@@ -371,6 +405,8 @@ def train(
                                        config.distill_temperature)
     train_data = _encode(tokenizer, train_rows, settings, soft)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
+    decision = Decision(output_labels(settings), multi_label=multi)  # thresholds 0.5 until calibration
+    source_metrics = {ds.name: _SourceMetrics(ds.split("validation"), decision) for ds, _ in sources}
     mix = ", ".join(f"{ds.name} x{w}" for ds, w in sources)
     log.info("training on %d rows: %s, and %d unlabelled transfer texts", len(train_rows), mix, len(transfer))
 
@@ -414,8 +450,9 @@ def train(
         train_dataset=train_data,
         eval_dataset=next(iter(eval_sources.values())),  # our evaluate() scores every source
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=_trainer_metrics,
+        compute_metrics=next(iter(source_metrics.values())),
         eval_sources=eval_sources,
+        source_metrics=source_metrics,
         distill={"alpha": config.distill_alpha, "temperature": config.distill_temperature,
                  "label_smoothing": config.label_smoothing} if config.teachers else None,
         callbacks=callbacks,
@@ -466,9 +503,14 @@ def train(
                                               reproduce])).strip(),
     }
     write_json(meta, staging / META_FILE)
+    if settings.multi_label:
+        from emotionkit.calibrate import calibrate  # noqa: PLC0415
+
+        calibrate(staging, [ds for ds, _ in sources])  # on validation; folded into the staged weights
     # What an earlier model here derived from its weights (card, test metrics, plots, ONNX graphs)
     # would describe the wrong model: gone before the new weights come in.
-    for stale in (*STALE_FILES, *(png.name for png in out.glob("confusion_matrix_*.png"))):
+    for stale in (*STALE_FILES, *(png.name for pattern in ("confusion_matrix_*.png", "reliability_*.png")
+                                  for png in out.glob(pattern))):
         target = out / stale
         if target.is_dir():
             shutil.rmtree(target)
@@ -486,6 +528,45 @@ def train(
     if test:
         evaluate_and_card(out, [ds for ds, _ in sources], extra_test)
     return out
+
+
+def check_head_settings(settings: ModelSettings, config: TrainConfig) -> None:
+    """What a multi-label model cannot be trained with: label smoothing (a cross-entropy idea), teachers
+    (they teach a softmax over the six) and the partial-label rule (GoEmotions is read whole anyway)."""
+    if not settings.multi_label:
+        return
+    clashes = {"label_smoothing": config.label_smoothing != 0, "teachers": bool(config.teachers),
+               "partial_labels": bool(config.partial_labels)}
+    bad = [name for name, clash in clashes.items() if clash]
+    if bad:
+        raise ValueError(f"a multi-label model trains without {', '.join(bad)}; got "
+                         + ", ".join(f"{name}={getattr(config, name)!r}" for name in bad))
+
+
+def new_model(base: str, settings: ModelSettings):
+    """The model to fine-tune: ``base`` with a head for our outputs. Where ``base`` is itself a classifier
+    with some of the same labels (an emotionkit model), their rows of its head are kept, so a multi-label
+    model can start from a trained six-way one; new outputs (``neutral``) start fresh."""
+    import torch  # noqa: PLC0415
+    from transformers import AutoConfig, AutoModelForSequenceClassification  # noqa: PLC0415
+
+    labels = output_labels(settings)
+    kwargs = {"problem_type": MULTI_LABEL} if settings.multi_label else {}
+    model = AutoModelForSequenceClassification.from_pretrained(
+        base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
+        ignore_mismatched_sizes=True, **kwargs)
+    base_labels = dict(getattr(AutoConfig.from_pretrained(base), "id2label", None) or {})
+    shared = [(i, labels.index(name)) for i, name in base_labels.items() if name in labels]
+    head = getattr(model, "classifier", None)
+    if shared and isinstance(head, torch.nn.Linear) and len(base_labels) != len(labels):
+        old = AutoModelForSequenceClassification.from_pretrained(base).classifier
+        if isinstance(old, torch.nn.Linear) and old.in_features == head.in_features:
+            with torch.no_grad():
+                for src, dst in shared:
+                    head.weight[dst] = old.weight[int(src)]
+                    head.bias[dst] = old.bias[int(src)]
+            log.info("head: kept the rows of %s from %s", [labels[d] for _, d in shared], base)
+    return model
 
 
 STALE_FILES = ("README.md", "test_metrics.json", "training_curve.png", "onnx")
@@ -562,7 +643,10 @@ def evaluate_and_card(model_dir: Path, datasets: list[Dataset], extra: list[Data
         metrics = evaluate(clf, ds.split("test"))
         metrics["dataset"], metrics["source"] = ds.name, ds.source
         results[ds.name] = metrics
-        plot_confusion_matrix(metrics["confusion_matrix"], model_dir / f"confusion_matrix_{ds.name}.png", f"{ds.name} test")
+        if "confusion_matrix" in metrics:
+            plot_confusion_matrix(metrics["confusion_matrix"], model_dir / f"confusion_matrix_{ds.name}.png", f"{ds.name} test")
+        if "reliability" in metrics:
+            plot_reliability(metrics["reliability"], model_dir / f"reliability_{ds.name}.png", f"{ds.name} test: reliability")
     write_json(results, model_dir / "test_metrics.json")
     write_card(model_dir)
     return results
