@@ -25,7 +25,7 @@ import numpy as np
 from emotionkit.config import parse_data_spec
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import compute_metrics
-from emotionkit.onnx_engine import FP32, ONNX_DIR, PARITY_TEXTS, OnnxEngine, export_onnx
+from emotionkit.onnx_engine import FP32, PARITY_TEXTS, OnnxEngine, export_onnx, graph_dir
 from emotionkit.predict import EmotionClassifier
 
 # name -> keyword arguments of onnxruntime.quantization.quantize_dynamic (per-channel int8 weights);
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="Timed passes (median) for throughput.")
     args = parser.parse_args()
 
-    fp32_path = args.model / ONNX_DIR / FP32
+    fp32_path = graph_dir(args.model) / FP32
     if not fp32_path.is_file():
         export_onnx(args.model)
     meta = json.loads((args.model / "emotionkit.json").read_text("utf-8"))

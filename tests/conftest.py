@@ -136,3 +136,34 @@ def default_model() -> Path:
     if not (DEFAULT_MODEL / "model.safetensors").is_file():
         pytest.fail(f"the shipped default model is missing at {DEFAULT_MODEL}")
     return DEFAULT_MODEL
+
+
+MULTI_TRAIN = ROOT / "data" / "stylemix-multi" / "train.jsonl"
+
+
+@pytest.fixture(scope="session")
+def tiny_multi_data(tmp_path_factory) -> Path:
+    """A tiny multi-label dataset (emotion-free, two-emotion and mild messages of stylemix-multi's train file)."""
+    rows = [json.loads(line) for line in MULTI_TRAIN.read_text("utf-8").splitlines()]
+    random.Random(0).shuffle(rows)
+    directory = tmp_path_factory.mktemp("tiny_multi")
+    parts = {"train": rows[:60], "validation": rows[60:90], "test": rows[90:120]}
+    for name, part in parts.items():
+        (directory / f"{name}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in part), "utf-8")
+    return directory
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_multi(tiny_models, tiny_data, tiny_multi_data, tmp_path_factory) -> Path:
+    """A tiny multi-label BERT (six emotions and neutral) trained, calibrated and carded by emotionkit train."""
+    from emotionkit.config import ModelSettings, TrainConfig
+    from emotionkit.train import train
+
+    out = tmp_path_factory.mktemp("trained_multi") / "model"
+    train(
+        ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True),
+        TrainConfig(data=(str(tiny_data), str(tiny_multi_data)), output_dir=str(out), epochs=2, batch_size=8,
+                    logging_steps=2, learning_rate=1e-3),
+        reproduce="emotionkit train --multi-label (test fixture)",
+    )
+    return out

@@ -194,3 +194,71 @@ def test_stylemix_validation_is_disjoint_from_its_train_split():
     train = [_words(r.text) for r in mix.split("train")]
     for row in mix.split("validation"):
         assert _closest(_words(row.text), train) < 0.5, f"stylemix validation text too close to a train text: {row.text!r}"
+
+
+def test_multi_label_rows_read_sets_neutral_and_kind(tmp_path):
+    path = tmp_path / "test.jsonl"
+    rows = [{"text": "see you at 3", "labels": [], "style": "chat", "kind": "neutral"},
+            {"text": "ok", "labels": ["neutral"]},
+            {"text": "thrilled and terrified", "labels": ["Fear", "joy"], "kind": "mixed"},
+            {"text": "a bit annoyed", "labels": ["anger"], "kind": "mild"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), "utf-8")
+    ex = load_dataset(path).split("test")
+    assert [(e.labels, e.neutral, e.tag, e.kind) for e in ex] == [
+        ((), True, "neutral", "neutral"), ((), True, "neutral", None), ((1, 4), False, "joy+fear", "mixed"),
+        ((3,), False, "anger", "mild")]
+    assert [e.label for e in ex][2:] == [-1, 3]  # a set of two has no single label
+    for bad, message in (([["joy"], "joy"], "repeats"), (["neutral", "joy"], "cannot stand beside"),
+                         ("joy", "must be a list"), (["calm"], "unknown label")):
+        labels = bad[0] + [bad[1]] if isinstance(bad[0], list) else bad
+        path.write_text(json.dumps({"text": "x", "labels": labels}) + "\n", "utf-8")
+        with pytest.raises(DataError, match=message):
+            load_dataset(path)
+
+
+def test_multilabel_mapping_names_every_goemotions_label_once():
+    from emotionkit.data import goemotions_multilabel_mapping
+
+    m = goemotions_multilabel_mapping()
+    mapped = [name for spec in m["mapping"].values() for name in spec["labels"]]
+    assert sorted(mapped + list(m["dropped"]) + ["neutral"]) == sorted(GOEMOTIONS_NAMES)
+    assert len(mapped) == len(set(mapped)) and set(m["mapping"]) == set(LABELS)
+
+
+def test_goemotions_whole_keeps_every_comment_with_sets(tmp_path):
+    names = GOEMOTIONS_NAMES
+    (tmp_path / "emotions.txt").write_text("\n".join(names) + "\n", "utf-8")
+    ids = {n: str(i) for i, n in enumerate(names)}
+    lines = [("so happy and scared", f"{ids['joy']},{ids['fear']}"), ("the bus is at 5", ids["neutral"]),
+             ("I agree", ids["approval"]), ("thanks a lot!", ids["gratitude"]), ("hmm, ok", f"{ids['neutral']},{ids['joy']}")]
+    for split in ("train", "dev", "test"):
+        (tmp_path / f"{split}.tsv").write_text("".join(f"{t}\t{i}\tid{k}\n" for k, (t, i) in enumerate(lines)), "utf-8")
+    ds = load_dataset(tmp_path, multi_label=True)
+    rows = ds.split("test")
+    assert [r.tag for r in rows] == ["joy+fear", "neutral", "none", "joy", "joy+neutral"]
+    assert ds.label_counts("test") | {} == {"sadness": 0, "joy": 3, "love": 0, "anger": 0, "fear": 1, "surprise": 0,
+                                            "neutral": 2, "none": 1, "several": 1}
+    strict = load_dataset(tmp_path)  # the single-label reading keeps only the one-emotion comments
+    assert [r.text for r in strict.split("test")] == []  # gratitude is dropped there, joy+fear maps to two
+
+
+@pytest.mark.skipif(not (SHARED / "goemotions").is_dir(), reason="shared data not beside the checkout")
+def test_shared_goemotions_whole_has_every_comment():
+    ds = load_dataset(SHARED / "goemotions", multi_label=True)
+    assert {k: len(v) for k, v in ds.splits.items()} == {"train": 43410, "validation": 5426, "test": 5427}
+    counts = ds.label_counts("test")
+    assert counts["neutral"] == 1787 and counts["none"] == 536  # raters' neutral (any); only dropped labels
+
+
+def test_multi_sets_are_kept_apart_from_their_evaluation_set():
+    evaluation = [_words(r.text) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")]
+    evaluation += [_words(r.text) for r in read_file(STYLESET)]
+    mix = load_dataset(ROOT / "data" / "stylemix-multi")
+    train = [_words(r.text) for r in mix.split("train")]
+    for row in [*mix.split("train"), *mix.split("validation")]:
+        assert _closest(_words(row.text), evaluation) < 0.5, f"stylemix-multi text too close to an evaluation text: {row.text!r}"
+    for row in mix.split("validation"):
+        assert _closest(_words(row.text), train) < 0.5, f"validation text too close to a train text: {row.text!r}"
+    kinds = {(r.kind, r.style) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")}
+    styles = {"review", "support_ticket", "work_email", "chat_emoji", "all_caps", "slang_typos", "long"}
+    assert kinds == {(k, s) for k in ("neutral", "mixed", "mild") for s in styles}

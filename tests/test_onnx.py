@@ -8,7 +8,7 @@ import pytest
 
 from emotionkit import EmotionClassifier
 from emotionkit.labels import LABELS
-from emotionkit.onnx_engine import FP32, INT8, MANIFEST, ONNX_DIR, check_cache, export_onnx
+from emotionkit.onnx_engine import FP32, INT8, MANIFEST, ONNX_DIR, check_cache, export_onnx, graph_dir
 
 pytestmark = pytest.mark.slow
 
@@ -24,10 +24,10 @@ def model_copy(trained_tiny, tmp_path):
 
 def test_export_writes_checked_graphs(model_copy):
     manifest = export_onnx(model_copy)
-    assert (model_copy / ONNX_DIR / FP32).is_file() and (model_copy / ONNX_DIR / INT8).is_file()
+    assert (graph_dir(model_copy) / FP32).is_file() and (graph_dir(model_copy) / INT8).is_file()
     assert manifest["fp32_max_logit_diff"] <= manifest["fp32_tolerance"]
     assert manifest["int8_top_label_agreement"] >= manifest["int8_tolerance"]["min_agreement"]
-    assert json.loads((model_copy / ONNX_DIR / MANIFEST).read_text()) == manifest
+    assert json.loads((graph_dir(model_copy) / MANIFEST).read_text()) == manifest
     assert check_cache(model_copy, FP32) is None and check_cache(model_copy, INT8) is None
 
 
@@ -37,7 +37,7 @@ def test_export_refuses_a_mismatching_graph(model_copy, monkeypatch):
     monkeypatch.setattr(onnx_engine, "FP32_MAX_LOGIT_DIFF", -1.0)  # nothing can pass
     with pytest.raises(onnx_engine.ExportError, match="fp32 ONNX logits differ"):
         export_onnx(model_copy)
-    assert not list((model_copy / ONNX_DIR).glob("*.onnx*"))  # nothing written, no temp left
+    assert not list(graph_dir(model_copy).glob("*.onnx*"))  # nothing written, no temp left
 
 
 def test_an_int8_graph_that_misses_parity_leaves_fp32_usable(model_copy, monkeypatch, capsys):
@@ -47,9 +47,9 @@ def test_an_int8_graph_that_misses_parity_leaves_fp32_usable(model_copy, monkeyp
     monkeypatch.setattr(onnx_engine, "INT8_MAX_PROB_DIFF", -1.0)  # no int8 graph can pass
     assert main(["export", "--model", str(model_copy)]) == 1
     assert "int8 refused" in capsys.readouterr().err
-    manifest = json.loads((model_copy / ONNX_DIR / MANIFEST).read_text())
+    manifest = json.loads((graph_dir(model_copy) / MANIFEST).read_text())
     assert manifest["int8_error"].startswith("int8 ONNX differs") and set(manifest["files"]) == {FP32}
-    assert not (model_copy / ONNX_DIR / INT8).exists() and not list((model_copy / ONNX_DIR).glob("*.tmp"))
+    assert not (graph_dir(model_copy) / INT8).exists() and not list(graph_dir(model_copy).glob("*.tmp"))
     assert check_cache(model_copy, FP32) is None
     assert EmotionClassifier.load(model_copy, engine="onnx")("so happy").label in LABELS
     with pytest.raises(onnx_engine.ExportError, match="no int8 graph for this model"):
@@ -96,7 +96,7 @@ def test_missing_graph_is_built_on_first_use(model_copy, capsys):
 
 def test_corrupt_graph_is_rebuilt_not_used(model_copy, capsys):
     export_onnx(model_copy)
-    graph = model_copy / ONNX_DIR / INT8
+    graph = graph_dir(model_copy) / INT8
     graph.write_bytes(graph.read_bytes()[:1000])  # a truncated file
     assert check_cache(model_copy, INT8).startswith("corrupt")
     clf = EmotionClassifier.load(model_copy, engine="onnx-int8")
@@ -127,3 +127,36 @@ def test_export_cli(model_copy, capsys):
     assert main(["export", "--model", str(model_copy)]) == 0
     out = json.loads(capsys.readouterr().out)
     assert set(out["files"]) == {FP32, INT8}
+
+
+def _listing(directory):
+    return sorted((str(p.relative_to(directory)), p.stat().st_size, p.stat().st_mtime_ns) for p in directory.rglob("*"))
+
+
+def test_graphs_go_to_the_per_user_cache_not_the_model(model_copy, tmp_path, monkeypatch):
+    cache = tmp_path / "elsewhere"
+    monkeypatch.setenv("EMOTIONKIT_CACHE", str(cache))
+    before = _listing(model_copy)
+    model_copy.chmod(0o555)  # read-only (binding for a non-root user; the listing check below binds for all)
+    try:
+        probs = EmotionClassifier.load(model_copy, engine="onnx").predict_proba(TEXTS)
+    finally:
+        model_copy.chmod(0o755)
+    assert _listing(model_copy) == before  # nothing written beside the weights
+    assert graph_dir(model_copy).parent.parent == cache and check_cache(model_copy, FP32) is None
+    np.testing.assert_allclose(probs, EmotionClassifier.load(model_copy, engine="torch").predict_proba(TEXTS), atol=1e-4)
+    # Another copy of the model at another path has its own graphs: two models never share one.
+    other = tmp_path / "other" / model_copy.name
+    shutil.copytree(model_copy, other)
+    assert graph_dir(other) != graph_dir(model_copy) and check_cache(other, FP32) == "missing"
+
+
+def test_export_cli_writes_where_asked(model_copy, tmp_path, capsys):
+    from emotionkit.cli import main
+
+    target = tmp_path / "graphs"
+    assert main(["export", "--model", str(model_copy), "--output-dir", str(target)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert {p.name for p in target.iterdir()} == {FP32, INT8, MANIFEST}
+    assert json.loads((target / MANIFEST).read_text()) == out
+    assert not graph_dir(model_copy).exists()  # the cache is left alone

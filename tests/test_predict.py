@@ -67,11 +67,12 @@ def test_bad_batch_size(clf, size):
         clf(["x"], batch_size=size)
 
 
-def test_long_text_is_truncated_and_flagged(clf):
+def test_long_text_is_truncated_and_flagged_on_request(clf):
     long = "i am so happy today " * 200
-    result = clf(long)
+    result = clf(long, long_text="truncate")
     assert result.truncated is True
-    assert clf("short and sweet").truncated is False
+    assert clf("short and sweet", long_text="truncate").truncated is False
+    assert clf(long).truncated is False  # by default a long text is read whole (tests/test_longdoc.py)
 
 
 def test_unknown_engine(trained_tiny):

@@ -222,16 +222,28 @@ def row_text(row: dict, column: str) -> tuple[str | None, str | None]:
 # --------------------------------------------------------------------------- writing
 
 
+EMOTIONS_SEPARATOR = ";"
+
+
 def score_column_names(labels: list[str]) -> list[str]:
-    """The columns a scored file adds: the top label, its probability, one probability per emotion."""
-    return ["label", "score", *labels]
+    """The columns a scored file adds: the top label (``neutral`` when no emotion is present), its score,
+    the emotions present (``joy;fear``, or ``neutral``), and one score per model output."""
+    return ["label", "score", "emotions", *labels]
 
 
-def _score_columns(probs: np.ndarray | None, labels: list[str]) -> dict:
-    if probs is None:
-        return {"label": "", "score": None, **{lab: None for lab in labels}}
-    top = int(np.argmax(probs))
-    return {"label": labels[top], "score": float(probs[top]), **{lab: float(p) for lab, p in zip(labels, probs, strict=True)}}
+def prediction_columns(clf, probs: np.ndarray) -> list[dict]:
+    """The added columns of each scored row, from the classifier's scores under its decision
+    (``emotionkit.decision``), so a file says what the API says."""
+    return [
+        {"label": r.label, "score": r.score, "emotions": EMOTIONS_SEPARATOR.join(r.emotions) or "neutral",
+         **{lab: float(p) for lab, p in zip(clf.labels, row, strict=True)}}
+        for r, row in zip(clf.results(np.asarray(probs)), probs, strict=True)
+    ]
+
+
+def empty_columns(labels: list[str]) -> dict:
+    """The added columns of a bad row: empty."""
+    return {"label": "", "score": None, "emotions": "", **{lab: None for lab in labels}}
 
 
 def _format_csv_value(value: object) -> object:
@@ -317,7 +329,8 @@ def _parquet_schema(in_path: Path, in_fmt: str, columns: list[str], types: dict[
     """
     import pyarrow as pa  # noqa: PLC0415
 
-    added = [pa.field("label", pa.string()), pa.field("score", pa.float64())] + [pa.field(lab, pa.float64()) for lab in labels]
+    added = [pa.field("label", pa.string()), pa.field("score", pa.float64()), pa.field("emotions", pa.string())]
+    added += [pa.field(lab, pa.float64()) for lab in labels]
     if in_fmt == "parquet":
         import pyarrow.parquet as pq  # noqa: PLC0415
 
@@ -403,8 +416,8 @@ def classify_file(
             good = _collect_bad(rows, text_column, first_row, report, strict)
             if scored_chunks is None:
                 probs = clf.predict_proba([t for _, t in good], batch_size=batch_size) if good else []
-                by_row = {i: p for (i, _), p in zip(good, probs, strict=True)}
-                scored = [{**row, **_score_columns(by_row.get(i), labels)} for i, row in enumerate(rows)]
+                by_row = {i: cols for (i, _), cols in zip(good, prediction_columns(clf, probs) if good else [], strict=True)}
+                scored = [{**row, **by_row.get(i, empty_columns(labels))} for i, row in enumerate(rows)]
             else:
                 scored = rows
             write_part(scored, parts_dir / f"part-{index:06d}.{out_fmt}", out_fmt, header=index == 0,

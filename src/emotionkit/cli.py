@@ -64,11 +64,31 @@ def cmd_predict(args: argparse.Namespace) -> int:
     if args.file:
         with open(args.file, encoding="utf-8") as fh:
             texts.extend(line.rstrip("\n") for line in fh if line.strip())
+    for path in args.doc or ():
+        texts.append(Path(path).read_text(encoding="utf-8"))
     if not texts:
-        raise SystemExit("emotionkit predict: give texts as arguments or --file PATH (one text per line)")
-    clf = EmotionClassifier.load(args.model, engine=args.engine)
+        raise SystemExit("emotionkit predict: give texts as arguments, --file PATH (one text per line) or --doc PATH")
+    clf = EmotionClassifier.load(args.model, engine=args.engine, long_text=args.long_text)
+    # A text longer than the model's window is read whole: its result carries "sentences" (emotionkit.longdoc).
     for text, result in zip(texts, clf(texts, batch_size=args.batch_size), strict=True):
         _print_json({"text": text, **result.to_dict()})
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from emotionkit.explain import explain, readable
+    from emotionkit.predict import EmotionClassifier
+
+    if not args.texts:
+        raise SystemExit("emotionkit explain: give one or more texts as arguments")
+    clf = EmotionClassifier.load(args.model, engine=args.engine)
+    results = explain(clf, list(args.texts), label=args.label, method=args.method, batch_size=args.batch_size)
+    color = sys.stdout.isatty() if args.color is None else args.color
+    for result in results:
+        if args.json:
+            _print_json(result.to_dict())
+        else:
+            print(readable(result, color))
     return 0
 
 
@@ -172,6 +192,7 @@ def cmd_classify_file(args: argparse.Namespace) -> int:
         text_column=args.text_column, in_format=args.in_format, out_format=args.out_format,
         chunk_rows=args.chunk_rows, batch_size=args.batch_size, resume=args.resume, strict=args.strict,
     )
+    _check_report_args(args)
     if args.engine == "ray":
         from emotionkit.ray_batch import classify_file_ray
 
@@ -179,12 +200,60 @@ def cmd_classify_file(args: argparse.Namespace) -> int:
             args.input, args.output, model=args.model, address=args.address, num_actors=args.actors,
             threads_per_actor=args.threads, **common,
         )
+        model_dir, engine = args.model, "ray"
     else:
         clf = EmotionClassifier.load(args.model, engine=args.engine, threads=args.threads)
         report = classify_file(args.input, args.output, classifier=clf, **common)
+        model_dir, engine = clf.model_dir, clf.engine.name
     print(report.summary(), file=sys.stderr)
+    _facts_and_report(args, model_dir, engine)
     if args.json:
         sys.stdout.write(report_json(report) + "\n")
+    return 0
+
+
+def _check_report_args(args: argparse.Namespace) -> None:
+    """classify-file --report: a wrong folder or column is an error before the scoring, not after."""
+    from emotionkit.batch import columns_of, detect_format
+
+    if not args.report:
+        return
+    if not Path(args.report).parent.is_dir():
+        raise FileNotFoundError(f"--report: the folder of {args.report} does not exist")
+    fmt = detect_format(args.input, args.in_format)
+    columns = columns_of(Path(args.input), fmt) if Path(args.input).is_file() else None
+    for flag, column in (("--report-by", args.report_by), ("--report-time", args.report_time)):
+        if column and columns is not None and fmt != "jsonl" and column not in columns:
+            raise ValueError(f"{flag}: {args.input} has no column {column!r}; its columns are {columns}")
+
+
+def _facts_and_report(args: argparse.Namespace, model_dir, engine: str) -> None:
+    """classify-file: keep the run's facts beside OUTPUT (for a later `emotionkit report`); --report writes it now."""
+    from emotionkit.predict import default_model_dir
+    from emotionkit.report import model_facts, save_facts, write_report
+
+    facts = model_facts(model_dir or default_model_dir(), engine, args.input)
+    save_facts(args.output, facts)
+    if args.report:
+        write_report(args.output, args.report, by=args.report_by, time=args.report_time, facts=facts,
+                     text_column=args.text_column)
+        print(f"report written to {args.report}", file=sys.stderr)
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from emotionkit.report import aggregate, load_facts, write_report
+
+    options = dict(text_column=args.text_column, in_format=args.in_format, threshold=args.confidence,
+                   examples=args.examples)
+    if args.json:
+        _print_json(aggregate(args.scored_file, by=args.by, time=args.time, **options).to_dict())
+    if args.output:
+        facts = load_facts(args.scored_file)
+        facts.update({k: v for k, v in (("model", args.model_name), ("input", args.input_name)) if v})
+        write_report(args.scored_file, args.output, by=args.by, time=args.time, facts=facts, **options)
+        print(f"report written to {args.output}", file=sys.stderr)
+    if not (args.json or args.output):
+        raise SystemExit("emotionkit report: give --output REPORT.html (or --json for the numbers)")
     return 0
 
 
@@ -201,8 +270,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="Classify texts; one JSON object per text.")
     p.add_argument("texts", nargs="*", help="Texts to classify.")
     p.add_argument("--file", help="Read texts from this file, one per line.")
+    p.add_argument("--doc", action="append", metavar="PATH", help="Read this whole file as one text (a long document).")
+    p.add_argument("--long-text", default="split", choices=["split", "truncate"],
+                   help="A text longer than the model's window: read whole in sentences, with each one's result "
+                        "(split), or cut at the window (truncate).")
     model_args(p)
     p.set_defaults(func=cmd_predict)
+
+    from emotionkit.explain import METHODS
+
+    p = sub.add_parser("explain", help="Which words made a text's emotion: one signed weight per word.")
+    p.add_argument("texts", nargs="*", help="Texts to explain.")
+    p.add_argument("--label", default=None, help="Output to explain (default: each text's predicted label).")
+    p.add_argument("--method", default=None, choices=METHODS, help="Attribution method (default: occlusion, "
+                   "best on validation; the gradient methods need 'emotionkit[explain]').")
+    p.add_argument("--json", action="store_true", help="One JSON object per text instead of coloured lines.")
+    p.add_argument("--color", action=argparse.BooleanOptionalAction, default=None,
+                   help="Colour the words (default: only when stdout is a terminal).")
+    model_args(p)
+    p.set_defaults(func=cmd_explain)
 
     p = sub.add_parser("train", help="Fine-tune a model (a seed-card preset or the default recipe).")
     p.add_argument("--preset", default="emotionkit-default", choices=sorted(PRESETS), help="Starting recipe.")
@@ -266,7 +352,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--actors", type=int, default=2, help="Ray: number of scoring actors.")
     p.add_argument("--address", default=None, help="Ray: cluster address (default: start Ray locally).")
     p.add_argument("--json", action="store_true", help="Print the report as JSON.")
+    p.add_argument("--report", default=None, metavar="HTML", help="Also write the emotion report of OUTPUT here.")
+    p.add_argument("--report-by", default=None, metavar="COLUMN", help="--report: emotions per value of this column.")
+    p.add_argument("--report-time", default=None, metavar="COLUMN", help="--report: emotions over time by this column.")
     p.set_defaults(func=cmd_classify_file)
+
+    # ---- emotion report (emotionkit.report)
+    p = sub.add_parser("report", help="Write the HTML emotion report of a scored file (charts, examples, bad rows).")
+    p.add_argument("scored_file", help="A file written by classify-file (.csv, .jsonl or .parquet).")
+    p.add_argument("--output", "-o", default=None, help="The report's path (one self-contained HTML file).")
+    p.add_argument("--by", default=None, metavar="COLUMN", help="Emotions per value of this column (product, channel...).")
+    p.add_argument("--time", default=None, metavar="COLUMN", help="Emotions over time by this column (ISO 8601 or epoch).")
+    p.add_argument("--text-column", default="text", help="Column holding the text (for the examples).")
+    p.add_argument("--in-format", choices=["csv", "jsonl", "parquet"], help="Override the scored file's format.")
+    p.add_argument("--confidence", type=float, default=0.5, help="Report the share of rows whose top score is below this.")
+    p.add_argument("--examples", type=int, default=3, help="Example rows per emotion.")
+    p.add_argument("--model-name", default=None, help="The model to name in the header (default: from SCORED_FILE.facts.json).")
+    p.add_argument("--input-name", default=None, help="The input file to name in the header (default: from the facts).")
+    p.add_argument("--json", action="store_true", help="Print the aggregated numbers as JSON.")
+    p.set_defaults(func=cmd_report)
 
     from emotionkit.serve import ServeSettings
 

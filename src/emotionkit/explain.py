@@ -48,7 +48,8 @@ _WORD = re.compile(r"https?://\S+|www\.\S+|(?<!\w)[@#]\w+|\w+(?:['’]\w+)*|[^\w
 
 @dataclass(frozen=True)
 class WordWeight:
-    """One word of the original text: ``text[start:end] == word``, and its signed attribution."""
+    """One word of the original text: ``text[start:end] == word`` (offsets count Unicode code points,
+    as Python's ``str`` does; JavaScript's UTF-16 strings need ``Array.from(text)``), and its signed weight."""
 
     word: str
     start: int
@@ -110,23 +111,23 @@ def without(text: str, spans: list[tuple[int, int]], drop: set[int]) -> str:
     >>> without("so happy!!", [(0, 2), (3, 8), (8, 10)], {0, 2})
     'happy'
     """
-    parts, cursor = [], 0
-    for i, (s, e) in enumerate(spans):
+    out, cursor = "", 0
+    for i, (s, end) in enumerate(spans):
         if i not in drop:
             continue
-        space_before = s > 0 and text[s - 1].isspace()
-        space_after = e < len(text) and text[e].isspace()
+        e = end
+        out += text[cursor:s]
         # One space goes with the word, so "a b c" without b is "a c" (a byte-level BPE reads a
         # double space as a token of its own); two words it sat between are kept apart.
-        if space_before and (space_after or e == len(text)):
-            s -= 1
-        elif space_after and s == 0:
-            e += 1
-        parts.append(text[cursor : max(s, cursor)])
-        parts.append(" " if not space_before and not space_after and 0 < s and e < len(text) else "")
+        if not out or out[-1].isspace():
+            if e < len(text) and text[e].isspace():
+                e += 1
+            elif e == len(text):
+                out = out.rstrip()
+        elif e < len(text) and not text[e].isspace():
+            out += " "
         cursor = e
-    parts.append(text[cursor:])
-    return "".join(parts)
+    return out + text[cursor:]
 
 
 # --------------------------------------------------------------------------- scoring
@@ -160,20 +161,22 @@ def label_index(clf, label: str | None, scores: np.ndarray) -> int:
     return clf.labels.index(top)
 
 
-def _occlusion(clf, texts: list[str], words: list[list[tuple[str, int, int]]], targets: list[int],
-               full: np.ndarray, batch_size: int) -> list[np.ndarray]:
-    """score(text) - score(text without word i), every variant of every text in one batched call."""
-    variants = []
+def _occlusion(clf, texts: list[str], words: list[list[tuple[str, int, int]]], label: str | None,
+               batch_size: int) -> tuple[np.ndarray, list[int], list[np.ndarray]]:
+    """score(text) - score(text without word i). The texts and every variant of them go through the
+    engine in one batched call; returns (scores of the texts, explained outputs, weights)."""
+    variants = list(texts)
     for text, ws in zip(texts, words, strict=True):
         spans = [(s, e) for _, s, e in ws]
         variants.extend(without(text, spans, {i}) for i in range(len(ws)))
-    scores = score_texts(clf, variants, batch_size) if variants else np.zeros((0, len(clf.labels)))
-    out, start = [], 0
+    scores = score_texts(clf, variants, batch_size)
+    full = scores[: len(texts)]
+    targets = [label_index(clf, label, row) for row in full]
+    out, start = [], len(texts)
     for row, (ws, target) in enumerate(zip(words, targets, strict=True)):
-        part = scores[start : start + len(ws), target]
+        out.append(full[row, target] - scores[start : start + len(ws), target])
         start += len(ws)
-        out.append(full[row, target] - part)
-    return out
+    return full, targets, out
 
 
 # --------------------------------------------------------------------------- API
@@ -201,13 +204,13 @@ def explain(clf, texts: str | list[str], label: str | None = None, method: str |
         if len(ws) > max_words:
             raise ValueError(f"text at position {i} has {len(ws)} words, over the maximum of {max_words} "
                              "an explanation reads; explain a shorter passage")
-    full = score_texts(clf, items, batch_size)
-    targets = [label_index(clf, label, row) for row in full]
     if method == "occlusion":
-        weights = _occlusion(clf, items, words, targets, full, batch_size)
+        full, targets, weights = _occlusion(clf, items, words, label, batch_size)
     else:
         from emotionkit.explain_grad import gradient_weights  # noqa: PLC0415
 
+        full = score_texts(clf, items, batch_size)
+        targets = [label_index(clf, label, row) for row in full]
         weights = gradient_weights(torch_model(clf), clf, items, words, targets, method)
     out = [
         Explanation(text, clf.labels[t], float(full[row, t]), method,

@@ -13,7 +13,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from emotionkit.batch import Report, classify_file, columns_of, detect_format, row_text
+from emotionkit.batch import (
+    Report,
+    classify_file,
+    columns_of,
+    detect_format,
+    empty_columns,
+    prediction_columns,
+    row_text,
+    score_column_names,
+)
 from emotionkit.labels import LABELS
 
 
@@ -43,16 +52,15 @@ class _Scorer:
         rows = batch.to_pylist()
         texts = [row_text(r, self.text_column)[0] for r in rows]
         good = [i for i, t in enumerate(texts) if t is not None]
-        probs = self.clf.predict_proba([texts[i] for i in good], batch_size=self.batch_size) if good else np.zeros((0, 6))
-        labels, scores = [""] * len(rows), [None] * len(rows)
-        per_label = {lab: [None] * len(rows) for lab in self.clf.labels}
-        for i, p in zip(good, probs, strict=True):
-            top = int(np.argmax(p))
-            labels[i], scores[i] = self.clf.labels[top], float(p[top])
-            for j, lab in enumerate(self.clf.labels):
-                per_label[lab][i] = float(p[j])
-        columns = {"label": pa.array(labels, pa.string()), "score": pa.array(scores, pa.float64())}
-        columns.update({lab: pa.array(v, pa.float64()) for lab, v in per_label.items()})
+        probs = (self.clf.predict_proba([texts[i] for i in good], batch_size=self.batch_size) if good
+                 else np.zeros((0, len(self.clf.labels))))
+        names = score_column_names(list(self.clf.labels))
+        values = {name: [empty_columns(list(self.clf.labels))[name]] * len(rows) for name in names}
+        for i, cols in zip(good, prediction_columns(self.clf, probs), strict=True):
+            for name in names:
+                values[name][i] = cols[name]
+        columns = {name: pa.array(v, pa.string() if name in ("label", "emotions") else pa.float64())
+                   for name, v in values.items()}
         table = batch
         for name, values in columns.items():
             if name in table.column_names:

@@ -4,7 +4,10 @@
 (``{"inputs": str | [str], "raw_scores": false, "truncate": true}``) and answers
 in its shape. Concurrent requests are gathered into one batch by :class:`Batcher`
 (a few milliseconds or ``max_batch_texts`` texts), run in one worker thread so the
-event loop never blocks, and answered in input order.
+event loop never blocks, and answered in input order. A text longer than the model's
+window is read whole (emotionkit.longdoc) unless ``truncate`` is false, which refuses it
+as TEI does; ``"sentences": true`` asks for each input's whole result, a long text's
+sentences with their offsets included.
 
     emotionkit serve --model models/emotionkit-minilm --port 8000
 """
@@ -24,9 +27,9 @@ from urllib.parse import quote
 
 import numpy as np
 
+from emotionkit.auth import BearerAuth, check_api_key, document_bearer, resolve_api_key
 from emotionkit.batch import EXTRA, keep_extra_fields, score_column_names
 from emotionkit.predict import EmotionClassifier, lone_surrogate
-from emotionkit.runtime import softmax
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +53,9 @@ class ServeSettings:
     max_upload_bytes: int = field(default=20_000_000, metadata=_doc("Largest file for /classify-file."))
     max_batch_texts: int = field(default=64, metadata=_doc("Most texts the server puts in one engine batch."))
     max_wait_ms: float = field(default=4.0, metadata=_doc("How long a batch waits for more requests."))
+    api_key: str | None = field(default=None, repr=False, metadata=_doc(
+        "Require 'Authorization: Bearer KEY' on every route but /health, the page and the docs "
+        "(default: $EMOTIONKIT_API_KEY; unset: open to whoever reaches the port)."))
 
     def __post_init__(self) -> None:
         for name in ("max_client_batch_size", "max_text_chars", "max_body_bytes", "max_upload_bytes", "max_batch_texts"):
@@ -62,6 +68,7 @@ class ServeSettings:
             raise ValueError(f"port must be in 1..65535, got {self.port!r}")
         if self.max_input_tokens is not None and (not isinstance(self.max_input_tokens, int) or self.max_input_tokens <= 0):
             raise ValueError(f"max_input_tokens must be None or an int > 0, got {self.max_input_tokens!r}")
+        check_api_key(self.api_key)
 
 
 class ApiError(Exception):
@@ -134,13 +141,16 @@ class Batcher:
             return
         if self.on_batch:
             self.on_batch(len(texts))
-        probs = softmax(logits)
+        probs = self.classifier.decision.scores(logits)
         start = 0
         for job_texts, raw, future in jobs:
             part = (logits if raw else probs)[start : start + len(job_texts)]
             start += len(job_texts)
             if not future.done():
                 future.set_result(part)
+
+
+EMOTIONS_HEADER = "X-Emotionkit-Emotions"  # /predict: JSON list, per input, of the emotions present
 
 
 def _metrics(registry):
@@ -157,6 +167,8 @@ def _metrics(registry):
             buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256),
         ),
         "texts": Counter("emotionkit_texts", "Texts classified", registry=registry),
+        "explained": Counter("emotionkit_explained_texts", "Texts explained (POST /explain) by method", ["method"],
+                             registry=registry),
     }
 
 
@@ -198,6 +210,52 @@ def _check_inputs(body: object, settings: ServeSettings) -> tuple[list[str], boo
             raise ApiError(422, f"inputs[{i}] has a lone surrogate (U+{ord(t[where]):04X}) at character {where}; "
                                 "expected valid Unicode")
     return texts, single, raw, truncate
+
+
+def _sentences_wanted(body: object) -> tuple[object, bool]:
+    """Take /predict's opt-in ``sentences`` field off the body: with ``true`` each input is answered
+    with its whole result (``Prediction.to_dict()``: the TEI list under ``scores``, plus, for a text
+    longer than the window, ``sentences`` with each piece's result and offsets; see emotionkit.longdoc)."""
+    if not isinstance(body, dict) or "sentences" not in body:
+        return body, False
+    want = body["sentences"]
+    if not isinstance(want, bool):
+        raise ApiError(422, f"'sentences' must be true or false, got {json.dumps(want)}")
+    if want and body.get("raw_scores") is True:
+        raise ApiError(422, "'sentences' answers with probabilities; send it without raw_scores: true")
+    return {k: v for k, v in body.items() if k != "sentences"}, want
+
+
+def _json_body(raw_body: bytes) -> object:
+    """A request body as JSON, or a 400 that says what is wrong with it."""
+    try:
+        return json.loads(raw_body.decode("utf-8"))
+    except UnicodeDecodeError as err:
+        raise ApiError(400, f"body is not valid UTF-8 (bad byte at position {err.start}); expected UTF-8 JSON") from None
+    except json.JSONDecodeError as err:
+        raise ApiError(400, f"body is not valid JSON ({err.msg} at position {err.pos}); expected "
+                            '{"inputs": "text" | ["text", ...]}') from None
+    except RecursionError:
+        raise ApiError(400, 'body is JSON nested too deeply; expected {"inputs": "text" | ["text", ...]}') from None
+
+
+def _check_explain(body: object, settings: ServeSettings, labels: list[str]) -> tuple[list[str], bool, bool, str | None, str]:
+    """Validate a /explain body: /predict's fields and rules, plus optional ``label`` and ``method``;
+    returns (texts, single, truncate, label, method)."""
+    from emotionkit.explain import DEFAULT_METHOD, METHODS  # noqa: PLC0415
+
+    label, method = None, DEFAULT_METHOD
+    if isinstance(body, dict):
+        if "raw_scores" in body:
+            raise ApiError(422, "unknown field(s) ['raw_scores']; expected inputs, label, method, truncate")
+        label, method = body.get("label"), body.get("method", DEFAULT_METHOD)
+        if label is not None and label not in labels:
+            raise ApiError(422, f"'label' must be one of the model's outputs {labels}, got {json.dumps(label)}")
+        if method not in METHODS:
+            raise ApiError(422, f"'method' must be one of {list(METHODS)}, got {json.dumps(method)}")
+        body = {k: v for k, v in body.items() if k not in ("label", "method")}
+    texts, single, _, truncate = _check_inputs(body, settings)
+    return texts, single, truncate, label, method
 
 
 def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = None):
@@ -265,6 +323,9 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
             metrics["requests"].labels(path, str(status[0])).inc()
             metrics["latency"].labels(path).observe(time.perf_counter() - start)
 
+    if settings.api_key:  # added before CountAndTime, so it runs inside it: 401s are counted like any status
+        app.add_middleware(BearerAuth, api_key=settings.api_key)
+        document_bearer(app)
     app.add_middleware(CountAndTime)
 
     async def read_body(request: Request, limit: int) -> bytes:
@@ -294,12 +355,19 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
                                 '{"inputs": "text" | ["text", ...]}') from None
         except RecursionError:
             raise ApiError(400, 'body is JSON nested too deeply; expected {"inputs": "text" | ["text", ...]}') from None
+        body, with_sentences = _sentences_wanted(body)
         texts, single, raw, truncate = _check_inputs(body, settings)
         if not truncate:
             for i, n in enumerate(classifier.token_counts(texts)):
                 if n > max_tokens:
                     raise ApiError(413, f"inputs[{i}] has {n} tokens, over the maximum of {max_tokens}; "
                                         "send truncate: true to cut it")
+        if with_sentences:  # the opt-in whole-result shape (a long text's sentences); scored in its own batches
+            results = await asyncio.to_thread(classifier, texts, batcher.engine_batch)
+            metrics["texts"].inc(len(texts))
+            out = [r.to_dict() for r in results]
+            return Response(json.dumps(out[0] if single else out), media_type="application/json",
+                            headers={EMOTIONS_HEADER: json.dumps([r.emotions for r in results])})
         scores = await batcher.submit(texts, raw)
         metrics["texts"].inc(len(texts))
         labels = classifier.labels
@@ -307,7 +375,33 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         for row in scores:
             order = np.argsort(-row)
             out.append([{"label": labels[j], "score": float(row[j])} for j in order])
+        # The body keeps the text-embeddings-inference shape (every score); the decision (the emotions
+        # present per input, [] for none) rides beside it in a header, so TEI clients read what they expect.
+        decided = classifier.decision.decide(classifier.decision.scores(scores) if raw else scores)
+        header = json.dumps([call.emotions for call in decided])
         # Serialized here: FastAPI's generic encoder walks every nested dict and is slower.
+        return Response(json.dumps(out[0] if single else out), media_type="application/json",
+                        headers={EMOTIONS_HEADER: header})
+
+    @app.post("/explain", summary="Word attributions: one signed weight per word for a label (default: the predicted one)")
+    async def explain_route(request: Request):
+        from emotionkit.explain import explain  # noqa: PLC0415
+
+        body = _json_body(await read_body(request, settings.max_body_bytes))
+        texts, single, truncate, label, method = _check_explain(body, settings, list(classifier.labels))
+        if not truncate:
+            for i, n in enumerate(classifier.token_counts(texts)):
+                if n > max_tokens:
+                    raise ApiError(413, f"inputs[{i}] has {n} tokens, over the maximum of {max_tokens}; "
+                                        "send truncate: true to cut it")
+        try:
+            results = await asyncio.to_thread(explain, classifier, texts, label, method)
+        except ImportError as err:  # a gradient method without captum installed
+            raise ApiError(501, str(err), "Backend") from None
+        except ValueError as err:  # a text with more words than an explanation reads
+            raise ApiError(413, str(err)) from None
+        metrics["explained"].labels(method).inc(len(texts))
+        out = [r.to_dict() for r in results]
         return Response(json.dumps(out[0] if single else out), media_type="application/json")
 
     @app.get("/health", summary="200 when the model answers")
@@ -344,10 +438,77 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         return PlainTextResponse(csv_text, media_type="text/csv",
                                  headers={"Content-Disposition": _attachment(f"{Path(filename).stem or 'upload'}_scored.csv")})
 
+    _report_routes(app, read_body, settings, info)
     return app
 
 
-_KNOWN_PATHS = {"/predict", "/health", "/info", "/metrics", "/", "/classify-file", "/docs", "/openapi.json"}
+def _report_routes(app, read_body, settings: ServeSettings, info: dict) -> None:
+    """``POST /report``: the emotion report (emotionkit.report) of a CSV this service scored, as chart
+    figures in JSON for the page or as the HTML file; ``GET /static/plotly.min.js``: the charting
+    library for the page, served from the installed plotly package (the page needs no CDN)."""
+    from fastapi import Request  # noqa: PLC0415
+    from fastapi.responses import FileResponse, Response  # noqa: PLC0415
+
+    from emotionkit.report import model_facts  # noqa: PLC0415
+
+    facts: dict = {}
+
+    @app.post("/report", summary="Emotion report of a CSV scored by /classify-file: chart figures (JSON) or the HTML")
+    async def report(request: Request, filename: str = "upload.csv", by: str = "", time: str = "", format: str = "json"):
+        if format not in ("json", "html"):
+            raise ApiError(422, f"format must be 'json' or 'html', got {json.dumps(format)}")
+        # The scored file is the upload plus about ten score columns: allow it room to have grown.
+        body = await read_body(request, settings.max_upload_bytes * 4)
+        if not facts:
+            facts.update(await asyncio.to_thread(model_facts, info["model_dir"], info["engine"]))
+        run = {**facts, "input": filename, "scored_at": _utc_now()}
+        try:
+            out = await asyncio.to_thread(_report_of_upload, body, by or None, time or None, format, run)
+        except ImportError as err:  # plotly missing
+            raise ApiError(501, str(err), "Backend") from None
+        except ValueError as err:  # not a scored file, no such column, no time parses
+            raise ApiError(422, str(err)) from None
+        if format == "html":
+            name = f"{Path(filename).stem or 'upload'}_report.html"
+            return Response(out, media_type="text/html; charset=utf-8", headers={"Content-Disposition": _attachment(name)})
+        return Response(out, media_type="application/json")
+
+    @app.get("/static/plotly.min.js", include_in_schema=False)
+    async def plotly_js():
+        try:
+            import plotly  # noqa: PLC0415
+        except ImportError:
+            raise ApiError(404, "the page's charts need plotly: pip install 'emotionkit[report]'", "Backend") from None
+        path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+        return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
+
+
+def _utc_now() -> str:
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    return datetime.now(UTC).replace(microsecond=0).isoformat()
+
+
+def _report_of_upload(body: bytes, by: str | None, time: str | None, fmt: str, facts: dict) -> str:
+    """The report of a scored CSV held in memory: written to a temporary file and read by the
+    same streaming aggregation as ``emotionkit report``."""
+    import tempfile  # noqa: PLC0415
+
+    from emotionkit.report import aggregate  # noqa: PLC0415
+    from emotionkit.report_html import charts, render_html  # noqa: PLC0415
+
+    with tempfile.TemporaryDirectory(prefix="emotionkit-report-") as tmp:
+        path = Path(tmp) / "scored.csv"
+        path.write_bytes(body)
+        agg = aggregate(path, by=by, time=time)
+    if fmt == "html":
+        return render_html(agg, {**facts, "scored_file": Path(facts["input"]).stem + "_scored.csv"})
+    figures = [{"id": c.id, "title": c.title, "figure": json.loads(c.figure.to_json())} for c in charts(agg)]
+    return json.dumps({**agg.to_dict(), "path": None, "facts": facts, "charts": figures})
+
+
+_KNOWN_PATHS = {"/predict", "/explain", "/health", "/info", "/metrics", "/", "/classify-file", "/docs", "/openapi.json",
+                "/report", "/static/plotly.min.js"}
 
 
 def _attachment(name: str) -> str:
@@ -403,6 +564,7 @@ def _model_info(classifier: EmotionClassifier) -> dict:
         "model": Path(classifier.model_dir).name,
         "model_dir": str(classifier.model_dir),
         "labels": list(classifier.labels),
+        "decision": classifier.decision.to_json(),
         "engine": classifier.engine.name,
         "max_input_tokens": classifier.max_length,
         "normalize": list(classifier.normalize_steps),
@@ -417,9 +579,10 @@ def serve(model: str | Path | None = None, settings: ServeSettings | None = None
         import uvicorn  # noqa: PLC0415
     except ImportError:
         raise ImportError("the HTTP service needs uvicorn: pip install 'emotionkit[serve]'") from None
-    settings = settings or ServeSettings()
+    settings = resolve_api_key(settings or ServeSettings())  # --api-key, else $EMOTIONKIT_API_KEY
     classifier = EmotionClassifier.load(model, engine=engine)
     app = create_app(classifier, settings)
-    print(f"emotionkit: serving {classifier.model_dir} ({classifier.engine.name}) at http://{settings.host}:{settings.port}/",
-          flush=True)
+    locked = "; API key required" if settings.api_key else ""
+    print(f"emotionkit: serving {classifier.model_dir} ({classifier.engine.name}) at http://{settings.host}:{settings.port}/"
+          f"{locked}", flush=True)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=30)
