@@ -59,7 +59,7 @@ def readings() -> list[tuple[str, LongText]]:
 def choose(validation: dict) -> str:
     """Best split reading on validation: overall accuracy, then the early half, then fewer pieces."""
     split = {k: v for k, v in validation.items() if k.startswith("split:")}
-    return max(split, key=lambda k: (split[k]["accuracy"], split[k]["accuracy_early"], -split[k]["pieces"]))
+    return max(split, key=lambda k: (split[k]["accuracy"], split[k]["accuracy_early"] or 0, -split[k]["pieces"]))
 
 
 def throughput(clf: EmotionClassifier, rows: list[dict], factors: list[int], repeats: int, batch_size: int) -> list[dict]:

@@ -37,7 +37,7 @@ def test_csv_roundtrip_adds_columns(clf, tmp_path):
     src = write_csv(tmp_path / "in.csv", 50, bad_every=10)
     report = classify_file(src, tmp_path / "out.csv", classifier=clf, chunk_rows=16)
     rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
-    assert list(rows[0]) == ["id", "text", "note", "label", "score", *LABELS]
+    assert list(rows[0]) == ["id", "text", "note", "label", "score", "emotions", *LABELS]
     assert [r["id"] for r in rows] == [str(i) for i in range(50)]
     assert report.rows == 50 and report.bad_rows == 5 and report.bad_row_numbers == [1, 11, 21, 31, 41]
     assert rows[0]["label"] == "" and rows[1]["label"] in LABELS
@@ -63,7 +63,7 @@ def test_jsonl_bad_rows_and_parquet_output(clf, tmp_path):
     assert json.loads(out[0])["label"] in LABELS and json.loads(out[1])["label"] == ""
     classify_file(src, tmp_path / "again.parquet", classifier=clf)
     table = pq.read_table(tmp_path / "again.parquet")
-    assert table.num_rows == 6 and {"label", "score", *LABELS} <= set(table.column_names)
+    assert table.num_rows == 6 and {"label", "score", "emotions", *LABELS} <= set(table.column_names)
     # scoring a scored file again would overwrite its predictions: refused, nothing written
     with pytest.raises(ValueError, match=r"already has the column\(s\) \['label', 'score'"):
         classify_file(tmp_path / "out.jsonl", tmp_path / "twice.jsonl", classifier=clf)
@@ -100,7 +100,7 @@ def test_rows_with_other_fields_keep_every_column(clf, tmp_path):
         report = classify_file(src, tmp_path / out, classifier=clf, chunk_rows=1)
         assert report.rows == 4 and report.bad_row_numbers == [1]
     rows = list(csv.DictReader((tmp_path / "out.csv").open(encoding="utf-8")))
-    assert list(rows[0]) == ["_unparsed_line", "text", "id", "src", "label", "score", *LABELS]
+    assert list(rows[0]) == ["_unparsed_line", "text", "id", "src", "label", "score", "emotions", *LABELS]
     assert [(r["_unparsed_line"], r["text"], r["id"], r["src"]) for r in rows] == [
         ("{broken", "", "", ""), ("", "i am happy", "1", ""), ("", "i am sad", "2", ""), ("", "so scared", "x3", "web")]
     table = pq.read_table(tmp_path / "out.parquet").to_pylist()
@@ -126,11 +126,11 @@ def test_empty_input_gives_a_valid_empty_file(clf, tmp_path):
     src = tmp_path / "in.csv"
     src.write_text("id,text\n", encoding="utf-8")
     assert classify_file(src, tmp_path / "out.csv", classifier=clf).rows == 0
-    header = ",".join(["id", "text", "label", "score", *LABELS])
+    header = ",".join(["id", "text", "label", "score", "emotions", *LABELS])
     assert (tmp_path / "out.csv").read_text(encoding="utf-8").splitlines() == [header]
     classify_file(src, tmp_path / "out.parquet", classifier=clf)
     table = pq.read_table(tmp_path / "out.parquet")
-    assert table.num_rows == 0 and table.column_names == ["id", "text", "label", "score", *LABELS]
+    assert table.num_rows == 0 and table.column_names == ["id", "text", "label", "score", "emotions", *LABELS]
 
 
 def test_bad_arguments_leave_nothing_behind(clf, tmp_path):

@@ -41,14 +41,14 @@ def test_type_click_and_see_bars(page_server, tmp_path):
         labels = [r.get_attribute("data-label") for r in rows]
         assert sorted(labels) == sorted(["sadness", "joy", "love", "anger", "fear", "surprise"])
         top = page.inner_text("#top")
-        assert top == f"Top emotion: {labels[0]}"
+        assert top == f"Emotion: {labels[0]}"  # a single-label model: its top emotion
         widths = [float(r.query_selector(".bar").evaluate("e => e.style.width").rstrip("%")) for r in rows]
         assert widths == sorted(widths, reverse=True) and 0 < widths[0] <= 100
         with page.expect_response("**/predict") as example:
             page.click("#examples button >> nth=2")  # an example text fills the box and classifies
         page.wait_for_function("document.querySelector('#text').value.startsWith('I miss my grandma')")
         example_top = example.value.json()[0]["label"]
-        page.wait_for_function(f"document.querySelector('#top').textContent === 'Top emotion: {example_top}'")
+        page.wait_for_function(f"document.querySelector('#top').textContent === 'Emotion: {example_top}'")
         page.wait_for_function("document.querySelectorAll('#bars .row').length === 6")
         page.fill("#text", "   ")
         page.click("#classify")
@@ -57,7 +57,7 @@ def test_type_click_and_see_bars(page_server, tmp_path):
         with page.expect_response("**/predict") as response:
             page.click("#classify")
         top_label = response.value.json()[0]["label"]
-        page.wait_for_function(f"document.querySelector('#top').textContent === 'Top emotion: {top_label}'")
+        page.wait_for_function(f"document.querySelector('#top').textContent === 'Emotion: {top_label}'")
         shot.parent.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(shot), full_page=True)
         browser.close()
@@ -118,6 +118,42 @@ def test_labels_are_text_and_a_failed_upload_says_so(trained_tiny, tmp_path):
             page.click("#upload")
             page.wait_for_function("document.querySelector('#error').textContent.startsWith('The service did not answer')")
             assert page.inner_text("#filestatus") == ""
+            browser.close()
+    finally:
+        srv.stop()
+
+
+def _expected_heading(emotions: list[str]) -> str:
+    if not emotions:
+        return "No clear emotion (neutral)"
+    if len(emotions) == 1:
+        return f"Emotion: {emotions[0]}"
+    return f"Emotions: {', '.join(emotions[:-1])} and {emotions[-1]}"
+
+
+def test_page_shows_the_decided_emotions_of_a_multi_label_model(trained_tiny_multi):
+    """Seven bars (the six and neutral); the heading and the highlighted bars are the service's decision
+    (the X-Emotionkit-Emotions header), which may be none, one or several emotions."""
+    import json
+
+    from playwright.sync_api import sync_playwright
+
+    srv = Server(trained_tiny_multi)
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+            page = browser.new_page()
+            page.goto(srv.url + "/")
+            for text in ("The meeting moved to 3pm.", "so happy and so scared", "I MISS YOU", "ok"):
+                page.fill("#text", text)
+                with page.expect_response("**/predict") as response:
+                    page.click("#classify")
+                emotions = json.loads(response.value.headers["x-emotionkit-emotions"])[0]
+                heading = _expected_heading(emotions)
+                page.wait_for_function(f"document.querySelector('#top').textContent === {json.dumps(heading)}")
+                assert page.eval_on_selector_all("#bars .row", "rows => rows.length") == 7
+                best = page.eval_on_selector_all("#bars .row.best", "rows => rows.map(r => r.dataset.label)")
+                assert sorted(best) == sorted(emotions)
             browser.close()
     finally:
         srv.stop()

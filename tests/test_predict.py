@@ -20,7 +20,8 @@ def test_one_in_one_out(clf):
     assert scores == sorted(scores, reverse=True)
     assert result.label == result.scores[0]["label"] and result.score == scores[0]
     assert sum(scores) == pytest.approx(1.0, abs=1e-5)
-    assert set(result.to_dict()) == {"label", "score", "scores", "truncated"}
+    assert set(result.to_dict()) == {"label", "score", "emotions", "scores", "truncated"}
+    assert result.emotions == [result.label]  # a single-label model: the top emotion is the one present
 
 
 def test_list_in_list_out_and_empty(clf):

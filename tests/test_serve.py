@@ -181,7 +181,7 @@ def test_classify_file_csv(server):
     r = httpx.post(server.url + "/classify-file?filename=reviews.csv", content=body.encode())
     assert r.status_code == 200
     lines = r.text.strip().splitlines()
-    assert lines[0] == "id,text,label,score," + ",".join(LABELS)
+    assert lines[0] == "id,text,label,score,emotions," + ",".join(LABELS)
     assert lines[1].startswith("1,i am so happy,") and lines[1].split(",")[2] in LABELS
     assert lines[2].startswith("2,,,")  # empty text: empty label, row kept
     # a short row, a row longer than the header, a file name outside Latin-1: answered, nothing lost

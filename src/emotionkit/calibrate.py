@@ -9,7 +9,7 @@ Two steps, both on the validation splits only (test is never read here):
 2. Decision thresholds: per output, the threshold that maximises its F1 on the pooled validation
    sources; then the fallback (``top`` or ``neutral``) and the neutral threshold, chosen together to
    maximise the mean macro-F1 over the multi-label sources while the single-label sources (the tweets,
-   which all carry an emotion) keep at most ``max_emotion_free`` of their texts emotion-free.
+   which all carry an emotion) keep at most ``max_emotion_free`` of their texts, pooled, emotion-free.
 
 >>> calibrate("runs/multi", [load_dataset("../shared/data/goemotions", multi_label=True)])  # doctest: +SKIP
 """
@@ -128,11 +128,6 @@ def calibrate(model_dir: str | Path, datasets: list, max_emotion_free: float = M
         before[name] = calibration_error(sigmoid(logits[:, j]), gold[name])[0]
         after[name] = calibration_error(sigmoid(slope * logits[:, j] + shift), gold[name])[0]
     fold_into_head(model_dir, np.array(a), np.array(b))
-    # Thresholds from the saved, folded weights: what every engine will compute.
-    parts = _validation(model_dir, datasets)
-    scores = np.concatenate([decision.scores(lg) for _, _, lg in parts])
-    thresholds = {name: best_threshold(scores[:, j], gold[name]) for j, name in enumerate(decision.labels)}
-    chosen, table = choose_fallback(decision, thresholds, parts, max_emotion_free)
     record = {
         "calibration": {
             "method": "per-label Platt scaling on the validation splits, folded into the output layer",
@@ -142,16 +137,40 @@ def calibrate(model_dir: str | Path, datasets: list, max_emotion_free: float = M
             "validation_ece_after": after,
             "sources": [name for name, _, _ in parts],
         },
-        "decision": {**chosen.to_json(), "chosen_on": "validation: per-output F1-best thresholds on the pooled sources; "
-                     "fallback and neutral threshold by mean multi-label macro-F1, tweets emotion-free share "
-                     f"<= {max_emotion_free}", "candidates": table},
     }
+    _update_meta(model_dir, record)
+    record |= choose_decision(model_dir, datasets, max_emotion_free)
+    return record
+
+
+def choose_decision(model_dir: str | Path, datasets: list, max_emotion_free: float = MAX_EMOTION_FREE) -> dict:
+    """Choose and store the thresholds and fallback of a (calibrated) multi-label model, on validation.
+
+    Thresholds come from the saved weights: what every engine will compute.
+    """
+    model_dir = Path(model_dir)
+    decision = Decision.load(model_dir)
+    parts = _validation(model_dir, datasets)
+    rows = [ex for _, r, _ in parts for ex in r]
+    gold_emo, gold_neutral = gold_matrix(rows, decision)
+    gold = {e: gold_emo[:, i] for i, e in enumerate(decision.emotions)} | {NEUTRAL: gold_neutral}
+    scores = np.concatenate([decision.scores(lg) for _, _, lg in parts])
+    thresholds = {name: best_threshold(scores[:, j], gold[name]) for j, name in enumerate(decision.labels)}
+    chosen, table = choose_fallback(decision, thresholds, parts, max_emotion_free)
+    record = {"decision": {**chosen.to_json(), "chosen_on": (
+        "validation: per-output F1-best thresholds on the pooled sources; then the fallback and the neutral threshold "
+        "with the best mean macro-F1 over the multi-label sources among those that call at most "
+        f"{max_emotion_free:.0%} of the single-label sources' texts (all emotional) emotion-free"), "candidates": table}}
+    _update_meta(model_dir, record)
+    log.info("decision of %s: thresholds %s, fallback %s", model_dir, chosen.thresholds, chosen.fallback)
+    return record
+
+
+def _update_meta(model_dir: Path, record: dict) -> None:
     meta_path = model_dir / "emotionkit.json"
     meta = json.loads(meta_path.read_text("utf-8")) if meta_path.is_file() else {}
     meta.update(record)
     write_json(meta, meta_path)
-    log.info("calibrated %s: thresholds %s, fallback %s", model_dir, chosen.thresholds, chosen.fallback)
-    return record
 
 
 def choose_fallback(decision: Decision, thresholds: dict, parts: list, max_emotion_free: float) -> tuple[Decision, list]:
@@ -166,13 +185,16 @@ def choose_fallback(decision: Decision, thresholds: dict, parts: list, max_emoti
             for name, rows, lg in parts:
                 metrics = score_examples(rows, candidate.scores(lg), candidate)
                 if "emotion_free_share" in metrics:
-                    free.append((name, metrics["emotion_free_share"]))
+                    free.append((name, metrics["emotion_free_share"], len(rows)))
                 elif "exact_match" in metrics:
                     multi.append(metrics["f1_macro"])
             score = float(np.mean(multi)) if multi else 0.0
-            allowed = all(share <= max_emotion_free for _, share in free)
+            # The texts of every single-label source together: each carries an emotion.
+            pooled = sum(share * n for _, share, n in free) / max(sum(n for _, _, n in free), 1)
+            allowed = pooled <= max_emotion_free
             table.append({"fallback": fallback, "neutral_threshold": t_neutral, "mean_macro_f1": round(score, 4),
-                          "emotion_free_share": {n: round(v, 4) for n, v in free}, "allowed": allowed})
+                          "emotion_free_share": {n: round(v, 4) for n, v, _ in free} | {"pooled": round(pooled, 4)},
+                          "allowed": allowed})
             if allowed and score > best_score:
                 best, best_score = candidate, score
     if best is None:

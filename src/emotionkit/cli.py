@@ -106,27 +106,47 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from emotionkit.data import load_dataset
-    from emotionkit.evaluate import evaluate, plot_confusion_matrix, png_path
+    from emotionkit.evaluate import evaluate, plot_confusion_matrix, plot_reliability, png_path
     from emotionkit.predict import EmotionClassifier
 
     if args.plot:
         png_path(args.plot)  # a bad plot path is an error before the scoring, not after
     clf = EmotionClassifier.load(args.model, engine=args.engine)
-    dataset = load_dataset(args.data)
+    dataset = load_dataset(args.data, multi_label=clf.decision.multi_label)
     metrics = evaluate(clf, dataset.split(args.split), batch_size=args.batch_size, progress=True)
     metrics["dataset"], metrics["split"], metrics["model"] = dataset.name, args.split, str(clf.model_dir)
     metrics["engine"] = clf.engine.name
-    png = Path(args.plot or f"confusion_matrix_{dataset.name}_{args.split}.png")
-    metrics["confusion_matrix_png"] = str(plot_confusion_matrix(metrics["confusion_matrix"], png, f"{dataset.name} {args.split}"))
+    if "confusion_matrix" in metrics:
+        png = Path(args.plot or f"confusion_matrix_{dataset.name}_{args.split}.png")
+        title = f"{dataset.name} {args.split}"
+        metrics["confusion_matrix_png"] = str(plot_confusion_matrix(metrics["confusion_matrix"], png, title))
+    else:  # a multi-label source: the reliability diagram of each output
+        png = Path(args.plot or f"reliability_{dataset.name}_{args.split}.png")
+        metrics["reliability_png"] = str(plot_reliability(metrics.pop("reliability"), png, f"{dataset.name} {args.split}"))
     if args.json:
         _print_json(metrics)
     else:
-        for key in ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "loss", "samples_per_second"):
-            print(f"{key:>20}: {metrics[key]:.4f}")
+        keys = ("accuracy", "f1_macro", "f1_weighted", "precision_macro", "recall_macro", "emotion_free_share",
+                "exact_match", "f1_macro_emotions", "f1_micro", "neutral_f1", "ece_mean", "neutral_recognised",
+                "mixed_both_found", "mild_emotion_found", "loss", "samples_per_second")
+        for key in keys:
+            if key in metrics:
+                print(f"{key:>20}: {metrics[key]:.4f}")
         for key, value in metrics.items():
             if key.startswith("accuracy_style_"):
                 print(f"{key:>20}: {value:.4f}")
-        print(f"confusion matrix written to {png}")
+        print(f"plot written to {png}")
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from emotionkit.calibrate import calibrate, choose_decision
+    from emotionkit.data import load_dataset
+
+    datasets = [load_dataset(path, multi_label=True) for path in args.data]
+    record = (choose_decision if args.decision_only else calibrate)(args.model, datasets)
+    record.get("decision", {}).pop("candidates", None)
+    _print_json(record)
     return 0
 
 
@@ -306,6 +326,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--plot", help="Confusion-matrix PNG path (default: confusion_matrix_<data>_<split>.png).")
     model_args(p)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("calibrate", help="Calibrate a multi-label model and choose its thresholds on validation (in place).")
+    p.add_argument("model", help="Model directory (multi-label).")
+    p.add_argument("--data", nargs="+", required=True, help="The training sources; their validation splits are read.")
+    p.add_argument("--decision-only", action="store_true",
+                   help="Keep the calibration; choose the thresholds and fallback again.")
+    p.set_defaults(func=cmd_calibrate)
 
     p = sub.add_parser("export", help="Build the ONNX fp32 and int8 graphs (checked against PyTorch) into the per-user cache.")
     p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")

@@ -215,7 +215,7 @@ def score_examples(examples, scores: np.ndarray, decision) -> dict:
         metrics.update(per_kind_rates(examples, scores, decision))
         pred = decision.present(scores)
         hits = [bool((pred[i] == gold_emo[i]).all()) for i in range(len(examples))]
-        metrics.update(_group_rates(hits, [ex.style for ex in examples], "accuracy_style"))
+        metrics.update(_style_rates(hits, [ex.style for ex in examples]))
         return metrics
     single = [ex for ex in examples if ex.labels is None or (len(ex.labels) == 1 and not ex.neutral)]
     if len(single) != len(examples):
@@ -250,12 +250,16 @@ def per_kind_rates(examples, scores: np.ndarray, decision) -> dict:
     return out
 
 
-def _group_rates(hits: list[bool], groups, prefix: str) -> dict:
+def _style_rates(hits: list[bool], styles) -> dict:
+    """Share of right answers (all of a row's emotions, and neutral, right) per style, with its count."""
     by: dict[str, list[bool]] = defaultdict(list)
-    for hit, group in zip(hits, groups, strict=True):
-        if group is not None:
-            by[group].append(hit)
-    return {f"{prefix}_{g}": float(np.mean(v)) for g, v in sorted(by.items())}
+    for hit, style in zip(hits, styles, strict=True):
+        if style is not None:
+            by[style].append(hit)
+    out = {}
+    for style, values in sorted(by.items()):
+        out[f"accuracy_style_{style}"], out[f"n_style_{style}"] = float(np.mean(values)), len(values)
+    return out
 
 
 def plot_reliability(reliability: dict, path: str | Path, title: str = "Reliability") -> Path:

@@ -193,7 +193,8 @@ def token_counter(tokenizer, normalize_steps: tuple[str, ...]):
     def counts_of(texts: list[str]) -> list[int]:
         if not texts:
             return []
-        enc = tokenizer([normalize(t, normalize_steps) for t in texts], add_special_tokens=False, truncation=False)
+        enc = tokenizer([normalize(t, normalize_steps) for t in texts], add_special_tokens=False, truncation=False,
+                        verbose=False)  # counting only: no "longer than the model's maximum" warning
         return [len(ids) for ids in enc["input_ids"]]
 
     return counts_of

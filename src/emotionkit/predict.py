@@ -257,7 +257,9 @@ class EmotionClassifier:
         full = lengths >= self.max_length
         if full.any():
             for i in np.flatnonzero(full):
-                truncated[i] = len(self.tokenizer(normalize(texts[i], self.normalize_steps))["input_ids"]) > self.max_length
+                # verbose=False: no "longer than the maximum sequence length" warning; the model never sees this form.
+                full_ids = self.tokenizer(normalize(texts[i], self.normalize_steps), verbose=False)["input_ids"]
+                truncated[i] = len(full_ids) > self.max_length
         plans = {}  # position of a long text -> (its pieces, the rows of ids that hold them)
         if mode == "split":
             for i in np.flatnonzero(truncated):

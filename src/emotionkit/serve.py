@@ -28,7 +28,7 @@ from urllib.parse import quote
 import numpy as np
 
 from emotionkit.auth import BearerAuth, check_api_key, document_bearer, resolve_api_key
-from emotionkit.batch import EXTRA, keep_extra_fields, score_column_names
+from emotionkit.batch import EXTRA, keep_extra_fields, prediction_columns, score_column_names
 from emotionkit.predict import EmotionClassifier, lone_surrogate
 
 log = logging.getLogger(__name__)
@@ -434,7 +434,7 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         for start in range(0, len(good), settings.max_batch_texts * 4):
             idx = good[start : start + settings.max_batch_texts * 4]
             probs[idx] = await asyncio.to_thread(classifier.predict_proba, [texts[i] for i in idx])
-        csv_text = _scored_csv(rows, columns, probs, set(good), classifier.labels)
+        csv_text = _scored_csv(rows, columns, probs, set(good), classifier)
         return PlainTextResponse(csv_text, media_type="text/csv",
                                  headers={"Content-Disposition": _attachment(f"{Path(filename).stem or 'upload'}_scored.csv")})
 
@@ -538,16 +538,14 @@ def _parse_upload(content: str, filename: str, added: list[str]) -> tuple[list[d
     return rows, ["text"]
 
 
-def _scored_csv(rows: list[dict], columns: list[str], probs: np.ndarray, good: set[int], labels: list[str]) -> str:
+def _scored_csv(rows: list[dict], columns: list[str], probs: np.ndarray, good: set[int], classifier) -> str:
+    """The uploaded rows with the columns classify-file adds (the same ``prediction_columns``)."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*columns, *score_column_names(labels)])
+    writer = csv.DictWriter(out, fieldnames=[*columns, *score_column_names(list(classifier.labels))], restval="")
     writer.writeheader()
+    added = dict(zip(sorted(good), prediction_columns(classifier, probs[sorted(good)]) if good else [], strict=True))
     for i, row in enumerate(rows):
-        extra = {"label": "", "score": ""}
-        if i in good:
-            top = int(np.argmax(probs[i]))
-            extra = {"label": labels[top], "score": f"{probs[i][top]:.6f}"}
-            extra.update({lab: f"{probs[i][j]:.6f}" for j, lab in enumerate(labels)})
+        extra = {k: f"{v:.6f}" if isinstance(v, float) else v for k, v in added.get(i, {}).items()}
         writer.writerow({**row, **extra})
     return out.getvalue()
 

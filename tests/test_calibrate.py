@@ -1,0 +1,105 @@
+"""Calibration on validation, folded into the output layer; thresholds; the multi-label model end to end."""
+
+import json
+
+import numpy as np
+import pytest
+
+from emotionkit.calibrate import best_threshold, fit_platt, fold_into_head
+from emotionkit.decision import NEUTRAL, sigmoid
+from emotionkit.evaluate import calibration_error, multilabel_metrics
+from emotionkit.predict import EmotionClassifier
+
+SEVEN = ("sadness", "joy", "love", "anger", "fear", "surprise", NEUTRAL)
+
+
+def test_fit_platt_recovers_a_known_scaling():
+    rng = np.random.default_rng(0)
+    z = rng.normal(0, 3, 20000)
+    y = rng.random(20000) < sigmoid(0.5 * z - 1.0)  # true probabilities: sigmoid(0.5 z - 1)
+    a, b = fit_platt(z, y)
+    assert a == pytest.approx(0.5, abs=0.03) and b == pytest.approx(-1.0, abs=0.05)
+    assert fit_platt(z, np.zeros_like(y)) == (1.0, 0.0)  # one class only: left as it is
+
+
+def test_best_threshold_maximises_f1():
+    scores = np.array([0.9, 0.8, 0.4, 0.35, 0.1])
+    gold = np.array([1, 1, 1, 0, 0])
+    assert best_threshold(scores, gold) == pytest.approx(0.36, abs=0.011)  # all three positives, no negative
+
+
+def test_calibration_error_of_a_hand_made_case():
+    ece, points = calibration_error(np.array([0.1, 0.1, 0.9, 0.9]), np.array([0, 1, 1, 1]))
+    # two bins: mean score 0.1 vs frequency 0.5, mean 0.9 vs 1.0 -> 0.5 * 0.4 + 0.5 * 0.1
+    assert ece == pytest.approx(0.25) and [p["count"] for p in points] == [2, 2]
+
+
+def test_multilabel_metrics_hand_counted():
+    from emotionkit.decision import Decision
+
+    d = Decision(SEVEN, multi_label=True, fallback="neutral")
+    # rows: joy+fear gold, predicted joy only; neutral gold, predicted neutral; anger gold, predicted anger+sadness
+    scores = np.array([[0, .9, 0, 0, .2, 0, 0], [0, 0, 0, 0, 0, 0, .9], [.7, 0, 0, .8, 0, 0, 0]], dtype=float)
+    gold = np.zeros((3, 6), dtype=bool)
+    gold[0, [1, 4]] = True
+    gold[2, 3] = True
+    m = multilabel_metrics(gold, np.array([False, True, False]), scores, d)
+    assert m["exact_match"] == pytest.approx(1 / 3)
+    assert (m["joy_f1"], m["fear_f1"], m["anger_f1"], m["sadness_f1"], m["neutral_f1"]) == (1.0, 0.0, 1.0, 0.0, 1.0)
+    # labels that occur: sadness (predicted), joy, anger, fear, neutral -> (0 + 1 + 1 + 0 + 1) / 5
+    assert m["f1_macro"] == pytest.approx(0.6)
+    # micro: tp 3 (joy, anger, neutral), fp 1 (sadness), fn 1 (fear) -> 6 / 8
+    assert m["f1_micro"] == pytest.approx(0.75)
+    assert m["predicted_several_share"] == pytest.approx(1 / 3) and m["single_emotion_accuracy"] == 1.0
+
+
+def test_fold_into_head_scales_the_logits_exactly(tiny_models, tmp_path):
+    import shutil
+
+    model = tmp_path / "m"
+    shutil.copytree(tiny_models["bert"], model)
+    clf = EmotionClassifier.load(model, engine="torch")
+    texts = ["one text", "and another, longer text"]
+    before = clf.logits(texts)
+    a, b = np.array([0.5, 2.0]), np.array([1.0, -0.25])
+    fold_into_head(model, a, b)
+    after = EmotionClassifier.load(model, engine="torch").logits(texts)
+    assert after == pytest.approx(before * a + b, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_multi_label_model_end_to_end(trained_tiny_multi):
+    from transformers import pipeline
+
+    config = json.loads((trained_tiny_multi / "config.json").read_text())
+    assert config["problem_type"] == "multi_label_classification"
+    assert [config["id2label"][str(i)] for i in range(7)] == list(SEVEN)
+    meta = json.loads((trained_tiny_multi / "emotionkit.json").read_text())
+    assert set(meta["decision"]["thresholds"]) == set(SEVEN) and meta["decision"]["fallback"] in ("top", "neutral")
+    assert set(meta["calibration"]["slope"]) == set(SEVEN)
+    texts = ["The meeting moved to 3pm.", "so happy and so scared", "I miss you"]
+    clf = EmotionClassifier.load(trained_tiny_multi, engine="torch")
+    ours = clf(texts)
+    # The stock pipeline applies the sigmoid (problem_type) and gives the same, calibrated, scores.
+    theirs = pipeline("text-classification", model=str(trained_tiny_multi), top_k=None)(texts)
+    for mine, other in zip(ours, theirs, strict=True):
+        assert {d["label"]: d["score"] for d in other} == pytest.approx({d["label"]: d["score"] for d in mine.scores}, abs=1e-5)
+        assert (mine.label == NEUTRAL) == (mine.emotions == [])
+        assert all(e in SEVEN[:6] for e in mine.emotions)
+    card = (trained_tiny_multi / "README.md").read_text()
+    assert "## Decision" in card and "| neutral |" in card and "reliability_" in card
+    metrics = json.loads((trained_tiny_multi / "test_metrics.json").read_text())
+    multi = next(m for m in metrics.values() if "exact_match" in m)
+    assert {"neutral_f1", "f1_micro", "ece_mean", "neutral_recognised", "mixed_both_found"} <= set(multi)
+    single = next(m for m in metrics.values() if "emotion_free_share" in m)
+    assert 0.0 <= single["emotion_free_share"] <= 1.0 and "accuracy" in single
+
+
+def test_multi_label_refuses_what_it_cannot_train_with(tiny_models, tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+    from emotionkit.train import train
+
+    settings = ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True)
+    with pytest.raises(ValueError, match="label_smoothing=0.1"):
+        train(settings, TrainConfig(data=(str(tiny_data),), output_dir=str(tmp_path / "m"), label_smoothing=0.1))
+    assert not (tmp_path / "m").exists()
