@@ -1,4 +1,4 @@
-"""ONNX export, int8 dynamic quantization, and the ONNX Runtime engine.
+"""ONNX export, static int8 quantization, and the ONNX Runtime engine.
 
 The ONNX files are derived artifacts, kept in the per-user cache (``graph_dir``:
 ``<cache_dir()>/onnx/<model name>-<hash of its resolved path>/``, never inside the
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit.config import cache_dir
-from emotionkit.runtime import cpu_threads, softmax
+from emotionkit.runtime import cpu_threads
 
 ONNX_DIR = "onnx"  # the cache's subdirectory of graphs
 FP32 = "model.onnx"
@@ -147,8 +147,9 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None,
     not (an older one is removed), and the manifest's ``int8_error`` says why.
     """
     import torch  # noqa: PLC0415
-    from onnxruntime.quantization import QuantType, quantize_dynamic  # noqa: PLC0415
     from transformers import AutoModelForSequenceClassification  # noqa: PLC0415
+
+    from emotionkit.decision import Decision  # noqa: PLC0415
 
     _onnx_deps()
     model_dir = Path(model_dir)
@@ -199,14 +200,16 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None,
         fp32_diff = float(np.abs(run(tmp_fp32) - reference).max())
         if fp32_diff > FP32_MAX_LOGIT_DIFF:
             raise ExportError(f"fp32 ONNX logits differ from PyTorch by {fp32_diff:.2e} > {FP32_MAX_LOGIT_DIFF:.0e}")
-        # Dynamic quantization: int8 weights, activations quantized per batch at run time.
+        # Static quantization (quantize_int8): fixed activation scales, so a text's scores never depend on its batch.
         int8_error = None
-        quantize_dynamic(str(tmp_fp32), str(tmp_int8), weight_type=QuantType.QInt8, per_channel=True)
+        quantize_int8(tmp_fp32, tmp_int8, model_dir)
         int8_logits = run(tmp_int8)
-        int8_diff = float(np.abs(softmax(int8_logits) - softmax(reference)).max())
-        # Top labels are compared where PyTorch is decisive (top-2 probability margin >= 0.05);
+        # Compared as the model's scores (softmax or per-label sigmoid, emotionkit.decision).
+        scores = Decision.load(model_dir).scores
+        int8_diff = float(np.abs(scores(int8_logits) - scores(reference)).max())
+        # Top labels are compared where PyTorch is decisive (top-2 score margin >= 0.05);
         # on near-ties a flip says nothing about the graph.
-        ref_probs = np.sort(softmax(reference), axis=1)
+        ref_probs = np.sort(scores(reference), axis=1)
         decisive = (ref_probs[:, -1] - ref_probs[:, -2]) >= INT8_DECISIVE_MARGIN
         same = int8_logits.argmax(1) == reference.argmax(1)
         agreement = float(same[decisive].mean()) if decisive.any() else 1.0
@@ -232,6 +235,7 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None,
         "int8_top_label_agreement": agreement,
         "int8_tolerance": {"max_prob_diff": INT8_MAX_PROB_DIFF, "min_agreement": INT8_MIN_AGREEMENT},
         "int8_error": int8_error,
+        "int8_recipe": INT8_RECIPE,
         "files": {},
     }
     tmp_fp32.replace(out / FP32)
@@ -249,6 +253,63 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None,
     elif log:
         log(f"exported {out / FP32} and {out / INT8} (fp32 max logit diff {fp32_diff:.1e}, int8 agreement {agreement:.0%})")
     return manifest
+
+
+INT8_RECIPE = ("static QDQ (ONNX Runtime quantize_static): the MatMuls with constant weights, int8 per-channel weights, "
+               "uint8 activations with MinMax ranges calibrated once on 512 train texts (resources/int8_calibration.json); "
+               "the feed-forward output projections, whose GELU inputs have outlier ranges, stay fp32")
+CALIBRATION_BATCH = 16
+
+
+def int8_nodes(graph_path: Path) -> list[str]:
+    """The MatMul nodes the int8 graph quantizes: those with a constant weight input, except each layer's
+    feed-forward output projection (``.../output/dense/MatMul``, not the attention output's): static ranges of
+    its post-GELU input cost accuracy (measured in benchmarks/int8_static.py)."""
+    import onnx  # noqa: PLC0415
+
+    graph = onnx.load(str(graph_path), load_external_data=False).graph
+    constants = {i.name for i in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants
+            and not ("/output/dense/" in n.name and "/attention/" not in n.name)]
+
+
+def calibration_texts() -> list[str]:
+    """The packaged calibration texts (train splits of our own data only)."""
+    from importlib import resources  # noqa: PLC0415
+
+    raw = resources.files("emotionkit.resources").joinpath("int8_calibration.json").read_text("utf-8")
+    return json.loads(raw)["texts"]
+
+
+def quantize_int8(fp32_path: Path, out_path: Path, model_dir: Path, nodes: list[str] | None = None) -> None:
+    """Write the static int8 graph of ``fp32_path`` (``INT8_RECIPE``) to ``out_path``."""
+    from onnxruntime.quantization import (  # noqa: PLC0415
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+
+    from emotionkit.textnorm import normalize  # noqa: PLC0415
+
+    meta_path = model_dir / "emotionkit.json"
+    steps = tuple(json.loads(meta_path.read_text("utf-8")).get("model", {}).get("normalize", ())) if meta_path.is_file() else ()
+    texts = [normalize(t, steps) for t in calibration_texts()]
+
+    class Reader(CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([_encode(model_dir, texts[i : i + CALIBRATION_BATCH])
+                                 for i in range(0, len(texts), CALIBRATION_BATCH)])
+
+        def get_next(self):
+            batch = next(self.batches, None)
+            return None if batch is None else {"input_ids": batch[0], "attention_mask": batch[1]}
+
+    quantize_static(str(fp32_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                    activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                    nodes_to_quantize=nodes if nodes is not None else int8_nodes(fp32_path),
+                    calibrate_method=CalibrationMethod.MinMax)
 
 
 def int8_refusal(model_dir: str | Path) -> str | None:
@@ -279,7 +340,7 @@ def check_cache(model_dir: Path, name: str) -> str | None:
 
 
 class OnnxEngine:
-    """ONNX Runtime on CPU, fp32 or dynamically quantized int8."""
+    """ONNX Runtime on CPU, fp32 or statically quantized int8 (scores independent of the batch)."""
 
     def __init__(self, path: Path, threads: int | None = None, name: str = "onnx"):
         self.session = _session(path, threads)
