@@ -33,7 +33,9 @@ def test_multi_label_thresholds_neutral_and_several():
     calls = d.decide(scores)
     assert [(c.label, c.emotions) for c in calls] == [
         ("joy", ["joy", "fear"]), (NEUTRAL, []), (NEUTRAL, []), (NEUTRAL, [])]
-    assert calls[1].score == pytest.approx(0.9)  # neutral's own score
+    assert calls[1].score == pytest.approx(0.9)  # neutral's own score, above prod(1 - p) = 0.9^4 x 0.8 x 0.9
+    # No emotion reached its threshold and the neutral output is low: the score is prod(1 - p), not 0.2.
+    assert calls[2].score == pytest.approx(0.9**5 * 0.6, abs=1e-6)
     top = Decision(SEVEN, multi_label=True, thresholds=limits, fallback="top").decide(scores)
     # With fallback "top", a text that is not confidently neutral gets its most likely emotion.
     assert [(c.label, c.emotions) for c in top] == [
@@ -55,8 +57,13 @@ def test_bad_decisions_are_refused_with_the_value():
         Decision(SEVEN, multi_label=True, thresholds={"joy": 1.5})
     with pytest.raises(ValueError, match="'maybe'"):
         Decision(SEVEN, multi_label=True, fallback="maybe")
-    with pytest.raises(ValueError, match="single-label"):
-        Decision(SEVEN)
+
+
+def test_a_softmax_model_with_a_neutral_class_can_say_neutral():
+    d = Decision(SEVEN)  # e.g. Ekman's six plus neutral, one softmax
+    calls = d.decide(d.scores(np.array([[0, 0, 0, 0, 0, 0, 3.0], [0, 3.0, 0, 0, 0, 0, 0]])))
+    assert [(c.label, c.emotions) for c in calls] == [(NEUTRAL, []), ("joy", ["joy"])]
+    assert calls[0].score == pytest.approx(float(softmax(np.array([[0, 0, 0, 0, 0, 0, 3.0]]))[0, 6]), abs=1e-6)
 
 
 def test_decision_round_trips_through_the_model_directory(tmp_path):

@@ -90,7 +90,8 @@ def test_read_only_install_classifies_from_another_directory(wheel, tmp_path):
         ran = json.loads(probe.stdout.strip().splitlines()[-1])
         assert Path(ran["file"]).is_relative_to(site) and Path(ran["model_dir"]) == site / PACKAGED
         assert ran["engine"].startswith("onnx") and ran["label"] == ran["torch_label"]
-        assert ran["score"] == pytest.approx(ran["torch_score"], abs=1e-3)
+        # The model's CPU default may be the int8 graph: within the export's parity limit of PyTorch fp32.
+        assert ran["score"] == pytest.approx(ran["torch_score"], abs=1e-3 if ran["engine"] == "onnx-fp32" else 0.15)
         assert "exporting it now" in probe.stderr  # the first use built the graph ...
         graphs = list(cache.glob("onnx/*/model.onnx"))
         assert len(graphs) == 1 and (graphs[0].parent / "manifest.json").is_file()  # ... into the cache

@@ -354,9 +354,11 @@ def classify_file(
     strict: bool = False,
     progress: bool | None = None,
     scored_chunks: Iterator[list[dict]] | None = None,
+    labels: list[str] | None = None,
 ) -> Report:
     """Score every row of ``input_path`` into ``output_path``; see the module docstring.
 
+    ``labels``: with ``scored_chunks``, the scoring model's outputs (they name the score columns).
     ``scored_chunks`` (rows already scored elsewhere, e.g. by Ray actors, in input order and
     ``chunk_rows`` at a time) replaces the local classifier.
     """
@@ -380,10 +382,10 @@ def classify_file(
     if in_fmt == "jsonl" and columns and text_column not in columns:
         raise ValueError(f"{src} has no field {text_column!r} in any row; its fields are {columns}")
 
-    labels = list(LABELS)
     if scored_chunks is None:
         clf = classifier if classifier is not None else EmotionClassifier.load()
         labels = list(clf.labels)
+    labels = list(labels or LABELS)  # scored elsewhere: the scoring model's outputs, as its caller says
     added = score_column_names(labels)
     clash = [c for c in columns if c in added]
     if clash:

@@ -155,6 +155,9 @@ def run_benchmark(
     gpu = torch.cuda.is_available()
     contenders = contenders or (GPU_CONTENDERS if gpu else CPU_CONTENDERS)
     examples = load_dataset(data).split(split)[: limit or None]
+    if any(e.labels is not None for e in examples):
+        raise ValueError(f"{data} has rows with no emotion or several; the bench scores top-emotion accuracy on a "
+                         "single-label split (the tweets); score a multi-label one with `emotionkit evaluate`")
     texts, labels = [e.text for e in examples], [e.label for e in examples]
     model_dir = str(model_dir)
     int8 = any("int8" in c for c in contenders)

@@ -58,9 +58,11 @@ def fold_into_head(model_dir: str | Path, a: np.ndarray, b: np.ndarray) -> str:
     outputs = len(a)
     pairs = [k for k, t in tensors.items() if k.endswith(".weight") and t.ndim == 2 and t.shape[0] == outputs
              and k[: -len("weight")] + "bias" in tensors]
+    # The heads transformers names (BERT, DistilBERT and ALBERT: classifier; RoBERTa: classifier.out_proj) first.
+    known = [k for k in ("classifier.out_proj.weight", "classifier.weight") if k in pairs]
     if not pairs:
         raise ValueError(f"{path}: no output layer with {outputs} rows to fold the calibration into")
-    weight_key = pairs[-1]
+    weight_key = known[0] if known else pairs[-1]
     bias_key = weight_key[: -len("weight")] + "bias"
     weight, bias = tensors[weight_key], tensors[bias_key]
     scale = np.asarray(a, dtype=np.float64)
@@ -114,6 +116,10 @@ def calibrate(model_dir: str | Path, datasets: list, max_emotion_free: float = M
     decision = Decision.load(model_dir)
     if not decision.multi_label:
         raise ValueError(f"{model_dir} is a single-label model (softmax): only a multi-label model is calibrated here")
+    meta_path = model_dir / "emotionkit.json"
+    if meta_path.is_file() and "calibration" in json.loads(meta_path.read_text("utf-8")):
+        raise ValueError(f"{model_dir} is calibrated already (its emotionkit.json records the scaling folded into its "
+                         "weights); a second fit would replace that record; choose its decision again with --decision-only")
     parts = _validation(model_dir, datasets)
     rows = [ex for _, r, _ in parts for ex in r]
     logits = np.concatenate([lg for _, _, lg in parts]).astype(np.float64)
@@ -178,7 +184,9 @@ def choose_fallback(decision: Decision, thresholds: dict, parts: list, max_emoti
     table, best, best_score = [], None, -1.0
     neutral_grid = sorted({thresholds.get(NEUTRAL, 0.5), *np.round(np.arange(0.2, 0.81, 0.05), 2).tolist()})
     for fallback in FALLBACKS:
-        for t_neutral in neutral_grid if NEUTRAL in decision.labels else [None]:
+        # With fallback "neutral" the neutral output decides nothing: its F1-best threshold is kept as it is.
+        sweep = neutral_grid if NEUTRAL in decision.labels and fallback == "top" else [thresholds.get(NEUTRAL)]
+        for t_neutral in sweep:
             limits = dict(thresholds) | ({NEUTRAL: float(t_neutral)} if t_neutral is not None else {})
             candidate = Decision(decision.labels, True, limits, fallback)
             multi, free = [], []
@@ -198,6 +206,8 @@ def choose_fallback(decision: Decision, thresholds: dict, parts: list, max_emoti
             if allowed and score > best_score:
                 best, best_score = candidate, score
     if best is None:
-        raise ValueError(f"no decision keeps the single-label sources at most {max_emotion_free:.0%} emotion-free; "
-                         f"tried {len(table)}")
+        lowest = min(row["emotion_free_share"]["pooled"] for row in table)
+        raise ValueError(f"no decision keeps the single-label sources at most {max_emotion_free:.0%} emotion-free (the "
+                         f"lowest of {len(table)} tried: {lowest:.2%}); the calibrated weights stand, so choose again with "
+                         "`emotionkit calibrate MODEL --decision-only --data ...` once the cause is fixed")
     return best, table

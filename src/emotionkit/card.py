@@ -85,16 +85,25 @@ def _multi(facts: dict) -> bool:
     return (facts.get("decision") or {}).get("kind") == "multi_label"
 
 
+_MULTI_INDEX_METRICS = (
+    ("exact_match", "exact_match", "Exact Match"),
+    ("f1", "f1_macro", "F1 Macro (six and neutral)"),
+    ("f1", "f1_micro", "F1 Micro"),
+    ("f1", "neutral_f1", "F1 Neutral"),
+)
+
+
 def _model_index(facts: dict) -> list[dict]:
     results = []
     for name, m in facts["tests"].items():
+        wanted = _MULTI_INDEX_METRICS if "exact_match" in m else _MODEL_INDEX_METRICS
         results.append(
             {
                 "task": {"type": "text-classification", "name": "Text Classification"},
                 "dataset": {"name": name, "type": name, "split": "test"},
                 "metrics": [
                     {"type": kind, "value": round(float(m[key]), 4), "name": label}
-                    for kind, key, label in _MODEL_INDEX_METRICS
+                    for kind, key, label in wanted
                     if key in m
                 ],
             }
@@ -265,7 +274,8 @@ def render(facts: dict) -> str:
              "- Made for short English texts (tweets, comments, messages, reviews) where one emotion dominates. "
              "It always answers one of six emotions: it has no 'neutral', so a factual text still gets one.")
     out += ["", "## Intended uses and limitations", "", scope,
-            "- Texts longer than the tokens limit above are truncated (emotionkit flags them).",
+            "- Texts longer than the tokens limit above are read by emotionkit in sentences and aggregated (the emotionkit "
+            "README, \"Long documents\"); a plain `pipeline` truncates them.",
             "- The tweets were collected by hashtag and are mostly first-person ('i feel ...'); the Reddit comments "
             "carry Reddit's demographics and biases. Scores on other domains will be lower; measure on your own data.",
             "- Not for decisions about people (hiring, health, policing) or for inferring emotions people did not express.",

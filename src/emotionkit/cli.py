@@ -141,9 +141,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from emotionkit.calibrate import calibrate, choose_decision
+    from emotionkit.config import parse_data_spec
     from emotionkit.data import load_dataset
 
-    datasets = [load_dataset(path, multi_label=True) for path in args.data]
+    # PATH or PATH:WEIGHT, as emotionkit.json records the training sources (the weight does not matter here).
+    datasets = [load_dataset(parse_data_spec(spec)[0], multi_label=True) for spec in args.data]
     record = (choose_decision if args.decision_only else calibrate)(args.model, datasets)
     record.get("decision", {}).pop("candidates", None)
     _print_json(record)

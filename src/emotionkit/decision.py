@@ -2,15 +2,17 @@
 
 Two kinds of model share every surface:
 
-* single-label (the seed recipes, anything trained on the tweets alone): softmax over the six,
-  the top label is the argmax, and the emotions present are that one label;
+* single-label (the seed recipes, anything trained on the tweets alone): softmax over the outputs,
+  the top label is the argmax, and the emotions present are that one label (none when a softmax
+  model with a neutral class picks it);
 * multi-label (the default model): each output is judged on its own by a sigmoid; an emotion is
   present when its score reaches its threshold (chosen on validation, stored in the model
   directory). A model with a ``neutral`` output calls a text neutral when that output reaches its
   threshold and no emotion does. When neither happens, ``fallback`` decides: the most likely
   emotion (``"top"``) or neutral (``"neutral"``); which one is chosen on validation too.
 
-The top label is the present emotion with the highest score, or ``"neutral"`` when none is present.
+The top label is the present emotion with the highest score, or ``"neutral"`` when none is present
+(scored by ``_neutral_score``).
 
 >>> import numpy as np
 >>> d = Decision(("joy", "fear", "neutral"), multi_label=True, thresholds={"joy": 0.5, "fear": 0.4, "neutral": 0.5})
@@ -81,8 +83,6 @@ class Decision:
         for name, value in self.thresholds.items():
             if not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
                 raise ValueError(f"threshold of {name!r} must be a number in (0, 1), got {value!r}")
-        if not self.multi_label and NEUTRAL in self.labels:
-            raise ValueError("a single-label model cannot have a 'neutral' output; make it multi-label")
 
     # ------------------------------------------------------------------ reading
 
@@ -130,10 +130,15 @@ class Decision:
 
     def present(self, scores: np.ndarray) -> np.ndarray:
         """Bool ``[n, emotions]``: which emotions each text carries (the fallback applied)."""
-        emo = self.emotion_scores(np.asarray(scores))
+        scores = np.asarray(scores)
+        emo = self.emotion_scores(scores)
         if not self.multi_label:
+            # The argmax over every output; a softmax model with a neutral class (six plus neutral) may pick it.
             out = np.zeros(emo.shape, dtype=bool)
-            out[np.arange(len(emo)), emo.argmax(axis=1)] = True
+            top = scores.argmax(axis=1)
+            picked = [self.labels[i] for i in top]
+            rows = np.flatnonzero([name != NEUTRAL for name in picked])
+            out[rows, [self.emotions.index(picked[r]) for r in rows]] = True
             return out
         limits = np.array([self.threshold(e) for e in self.emotions])
         out = emo >= limits
@@ -162,7 +167,15 @@ class Decision:
             if names:
                 calls.append(Call(names[0], float(emo[row, idx[0]]), names))
             else:
-                # No emotion: neutral's own score where the model has one, else how far the strongest emotion is from certain.
-                score = float(scores[row, neutral_col]) if neutral_col is not None else float(1.0 - emo[row].max())
-                calls.append(Call(NEUTRAL, score, []))
+                calls.append(Call(NEUTRAL, self._neutral_score(scores[row], emo[row], neutral_col), []))
         return calls
+
+    def _neutral_score(self, row: np.ndarray, emo: np.ndarray, neutral_col: int | None) -> float:
+        """The score of a neutral call. Softmax: the neutral class's probability. Multi-label: the larger of
+        the neutral output and the probability that none of the emotions is present, prod(1 - p), which the
+        calibrated, independently judged outputs give; so a text called neutral because no emotion reached
+        its threshold is not scored by a neutral output that happens to be low."""
+        if not self.multi_label:
+            return float(row[neutral_col]) if neutral_col is not None else float(1.0 - emo.max())
+        none = float(np.prod(1.0 - emo.astype(np.float64)))
+        return max(none, float(row[neutral_col])) if neutral_col is not None else none

@@ -116,6 +116,10 @@ def multilabel_metrics(gold_emotions: np.ndarray, gold_neutral: np.ndarray, scor
     out["f1_macro_emotions"] = float(f[:-1][occurs[:-1]].mean()) if occurs[:-1].any() else 0.0
     out["f1_weighted"] = float(np.average(f, weights=np.maximum(support, 0))) if support.sum() else 0.0
     out["f1_micro"] = float(precision_recall_fscore_support(gold, pred, average="micro", zero_division=0)[2])
+    # Rows no decision can get exactly right: neutral beside an emotion (raters disagreed), and rows with neither
+    # (only labels the mapping drops), which read as neutral when the model rightly finds no emotion.
+    out["n_gold_emotion_and_neutral"] = int((gold_neutral & gold_emotions.any(axis=1)).sum())
+    out["n_gold_none"] = int((~gold_neutral & ~gold_emotions.any(axis=1)).sum())
     out["predicted_neutral_share"] = float(pred_neutral.mean())
     out["predicted_several_share"] = float((pred_emo.sum(axis=1) > 1).mean())
     single = (gold_emotions.sum(axis=1) == 1) & ~gold_neutral
@@ -204,12 +208,13 @@ def evaluate(classifier, examples, batch_size: int = 64, progress: bool = False)
 
 def score_examples(examples, scores: np.ndarray, decision) -> dict:
     """The metrics of labelled ``examples`` from a model's ``scores`` ``[n, outputs]`` under its ``decision``:
-    multi-label metrics when the rows carry sets of emotions and the model is multi-label, else single-label
-    ones; accuracy per style, and per kind (neutral / mixed / mild) for our hand-written rows."""
+    multi-label metrics when the rows carry sets of emotions (for any model, so a six-way model's missing
+    neutral shows), else single-label ones; accuracy per style, and per kind (neutral / mixed / mild) for our
+    hand-written rows."""
     examples = list(examples)
     scores = np.asarray(scores)
     multi_rows = any(ex.labels is not None for ex in examples)
-    if multi_rows and decision.multi_label:
+    if multi_rows:  # a single-label model too: it never says neutral and always names exactly one emotion
         gold_emo, gold_neutral = gold_matrix(examples, decision)
         metrics = multilabel_metrics(gold_emo, gold_neutral, scores, decision)
         metrics.update(per_kind_rates(examples, scores, decision))
@@ -217,12 +222,7 @@ def score_examples(examples, scores: np.ndarray, decision) -> dict:
         hits = [bool((pred[i] == gold_emo[i]).all()) for i in range(len(examples))]
         metrics.update(_style_rates(hits, [ex.style for ex in examples]))
         return metrics
-    single = [ex for ex in examples if ex.labels is None or (len(ex.labels) == 1 and not ex.neutral)]
-    if len(single) != len(examples):
-        # A single-label model reads multi-label rows only where they hold exactly one emotion.
-        keep = [i for i, ex in enumerate(examples) if ex.labels is None or (len(ex.labels) == 1 and not ex.neutral)]
-        examples, scores = single, scores[keep]
-    y_true = [ex.label if ex.labels is None else ex.labels[0] for ex in examples]
+    y_true = [ex.label for ex in examples]
     metrics = single_label_metrics(y_true, scores, decision)
     top = decision.emotion_scores(scores).argmax(axis=1)
     metrics.update(per_group_accuracy(y_true, top, [ex.style for ex in examples]))
@@ -276,6 +276,12 @@ def plot_reliability(reliability: dict, path: str | Path, title: str = "Reliabil
     ax.set_ylim(0, 1)
     ax.set_title(title)
     ax.legend(fontsize=8, loc="upper left")
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Write a figure as the PNG file ``path`` names (checked by ``png_path``) and close it."""
+    plt = _pyplot()
     fig.tight_layout()
     path = png_path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -299,12 +305,7 @@ def plot_confusion_matrix(matrix: list[list[int]], path: str | Path, title: str 
     for i in range(len(LABELS)):
         for j in range(len(LABELS)):
             ax.text(j, i, str(counts[i, j]), ha="center", va="center", color="white" if rates[i, j] > 0.5 else "black")
-    fig.tight_layout()
-    path = png_path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def png_path(path: str | Path) -> Path:

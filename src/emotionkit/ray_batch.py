@@ -147,6 +147,15 @@ def classify_file_ray(
     columns = columns_of(src, fmt)
     if fmt != "jsonl" and text_column not in columns:
         raise ValueError(f"{src} has no column {text_column!r}; its columns are {columns}")
+    from emotionkit.decision import Decision  # noqa: PLC0415
+    from emotionkit.predict import default_model_dir  # noqa: PLC0415
+
+    labels = list(Decision.load(model if model is not None else default_model_dir()).labels)
+    clash = [c for c in columns if c in score_column_names(labels)]
+    if clash:  # before Ray starts: the actors would replace these columns
+        written = ", ".join(score_column_names(labels))
+        raise ValueError(f"{src} already has the column(s) {clash}, which scoring writes ({written}); "
+                         "rename them in the input so that nothing in it is overwritten")
     started_here = not ray.is_initialized()
     if started_here:
         local = {}
@@ -165,7 +174,7 @@ def classify_file_ray(
         chunks = (b.to_pylist() for b in ds.iter_batches(batch_size=chunk_rows, batch_format="pyarrow"))
         return classify_file(
             src, output_path, text_column=text_column, in_format=fmt, out_format=out_format,
-            chunk_rows=chunk_rows, resume=resume, strict=strict, scored_chunks=chunks,
+            chunk_rows=chunk_rows, resume=resume, strict=strict, scored_chunks=chunks, labels=labels,
         )
     finally:
         if started_here:

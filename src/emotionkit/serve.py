@@ -345,16 +345,7 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
 
     @app.post("/predict", summary="Classify one text or a batch (text-embeddings-inference shape)")
     async def predict(request: Request):
-        raw_body = await read_body(request, settings.max_body_bytes)
-        try:
-            body = json.loads(raw_body.decode("utf-8"))
-        except UnicodeDecodeError as err:
-            raise ApiError(400, f"body is not valid UTF-8 (bad byte at position {err.start}); expected UTF-8 JSON") from None
-        except json.JSONDecodeError as err:
-            raise ApiError(400, f"body is not valid JSON ({err.msg} at position {err.pos}); expected "
-                                '{"inputs": "text" | ["text", ...]}') from None
-        except RecursionError:
-            raise ApiError(400, 'body is JSON nested too deeply; expected {"inputs": "text" | ["text", ...]}') from None
+        body = _json_body(await read_body(request, settings.max_body_bytes))
         body, with_sentences = _sentences_wanted(body)
         texts, single, raw, truncate = _check_inputs(body, settings)
         if not truncate:
@@ -557,7 +548,8 @@ def _model_info(classifier: EmotionClassifier) -> dict:
     metrics_file = Path(classifier.model_dir) / "test_metrics.json"
     if metrics_file.is_file():
         for name, m in json.loads(metrics_file.read_text("utf-8")).items():
-            tests[name] = {k: m[k] for k in ("accuracy", "f1_macro", "f1_weighted", "support") if k in m}
+            keys = ("accuracy", "f1_macro", "f1_weighted", "support", "exact_match", "neutral_f1", "emotion_free_share")
+            tests[name] = {k: m[k] for k in keys if k in m}
     return {
         "model": Path(classifier.model_dir).name,
         "model_dir": str(classifier.model_dir),

@@ -170,6 +170,11 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     except FileExistsError as err:
         raise SoupError(str(err)) from None
     loaded = [_read_run(p) for p in paths]
+    multi = [str(p) for p, run in zip(paths, loaded, strict=True) if run["meta"].get("model", {}).get("multi_label")]
+    if multi:
+        # Each multi-label run has its own calibration folded into its head and its own thresholds: an average
+        # of them would be calibrated by none. Not supported until the soup calibrates its own average.
+        raise SoupError(f"multi-label runs cannot be souped yet (each has its own calibration and thresholds): {multi}")
     check_compatible(loaded)
     save_dtype = loaded[0]["meta"]["train"].get("save_dtype", "float32")
     datasets = [load_dataset(p) for p in _data_paths(loaded[0]["meta"])]

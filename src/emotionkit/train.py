@@ -551,7 +551,8 @@ def new_model(base: str, settings: ModelSettings):
     from transformers import AutoConfig, AutoModelForSequenceClassification  # noqa: PLC0415
 
     labels = output_labels(settings)
-    kwargs = {"problem_type": MULTI_LABEL} if settings.multi_label else {}
+    # Always explicit: a single-label model fine-tuned from a multi-label one must not inherit its sigmoid.
+    kwargs = {"problem_type": MULTI_LABEL if settings.multi_label else "single_label_classification"}
     model = AutoModelForSequenceClassification.from_pretrained(
         base, num_labels=len(labels), id2label=dict(enumerate(labels)), label2id={n: i for i, n in enumerate(labels)},
         ignore_mismatched_sizes=True, **kwargs)
