@@ -7,6 +7,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 
 from emotionkit import EmotionClassifier
@@ -196,14 +197,20 @@ def test_resume_after_sigkill_equals_uninterrupted_run(trained_tiny, tmp_path):
     assert not parts.exists()
 
 
-def test_ray_local_equals_single_process(trained_tiny, tmp_path):
+@pytest.mark.parametrize("engine", ["onnx", "onnx-int8"])
+def test_ray_local_equals_single_process(trained_tiny, tmp_path, engine):
+    """fp32, and static int8 (fixed activation scales): a text scores the same whatever shares its batch,
+    at batch sizes 1, 8 and 64 and in the Ray actors' batches."""
     pytest.importorskip("ray")
     from emotionkit.ray_batch import classify_file_ray
 
     src = write_csv(tmp_path / "in.csv", 700, bad_every=50)
-    local = classify_file(src, tmp_path / "local.csv", classifier=EmotionClassifier.load(trained_tiny, engine="onnx"),
-                          chunk_rows=128)
-    ray_report = classify_file_ray(src, tmp_path / "ray.csv", model=trained_tiny, engine="onnx", num_actors=2,
+    clf = EmotionClassifier.load(trained_tiny, engine=engine)
+    texts = [row["text"] for row in csv.DictReader(src.open()) if row["text"].strip()][:64]
+    by_size = {size: clf.predict_proba(texts, batch_size=size) for size in (1, 8, 64)}
+    assert np.abs(by_size[8] - by_size[1]).max() <= 1e-6 and np.abs(by_size[64] - by_size[1]).max() <= 1e-6
+    local = classify_file(src, tmp_path / "local.csv", classifier=clf, chunk_rows=128)
+    ray_report = classify_file_ray(src, tmp_path / "ray.csv", model=trained_tiny, engine=engine, num_actors=2,
                                    threads_per_actor=1, chunk_rows=128)
     assert ray_report.rows == local.rows and ray_report.bad_row_numbers == local.bad_row_numbers
     local_rows = list(csv.DictReader((tmp_path / "local.csv").open()))
@@ -211,8 +218,9 @@ def test_ray_local_equals_single_process(trained_tiny, tmp_path):
     assert [r["id"] for r in ray_rows] == [r["id"] for r in local_rows]
     assert [r["label"] for r in ray_rows] == [r["label"] for r in local_rows]
     for a, b in zip(ray_rows, local_rows, strict=True):
-        if a["score"]:
-            assert float(a["score"]) == pytest.approx(float(b["score"]), abs=1e-5)
+        for label in LABELS:  # every score column, not only the top one
+            if a["score"]:
+                assert float(a[label]) == pytest.approx(float(b[label]), abs=1e-5)
 
 
 def test_ray_missing_names_the_extra(monkeypatch, tmp_path):
