@@ -144,3 +144,20 @@ def test_single_label_model_from_a_multi_label_base_is_softmax(trained_tiny_mult
     assert config["problem_type"] == "single_label_classification" and len(config["id2label"]) == 6
     result = EmotionClassifier.load(out, engine="torch")("a short test")
     assert sum(s["score"] for s in result.scores) == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_emotionkit_test_scores_a_model_as_train_did(trained_tiny_multi, tmp_path):
+    import shutil
+
+    from emotionkit.cli import main
+
+    copy = tmp_path / "m"
+    shutil.copytree(trained_tiny_multi, copy)
+    (copy / "test_metrics.json").unlink()
+    assert main(["test", str(copy)]) == 0
+    again = json.loads((copy / "test_metrics.json").read_text())
+    first = json.loads((trained_tiny_multi / "test_metrics.json").read_text())
+    assert again.keys() == first.keys()
+    for name in first:
+        assert again[name]["f1_macro"] == pytest.approx(first[name]["f1_macro"], abs=1e-9)

@@ -139,6 +139,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_test(args: argparse.Namespace) -> int:
+    from emotionkit.train import test_model
+
+    results = test_model(args.model)
+    _print_json({name: {k: v for k, v in m.items() if isinstance(v, (int, float))} for name, m in results.items()})
+    return 0
+
+
 def cmd_calibrate(args: argparse.Namespace) -> int:
     from emotionkit.calibrate import calibrate, choose_decision
     from emotionkit.config import parse_data_spec
@@ -335,6 +343,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--decision-only", action="store_true",
                    help="Keep the calibration; choose the thresholds and fallback again.")
     p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("test", help="Score a trained model once on its sources' test splits; write metrics, plots, card.")
+    p.add_argument("model", help="Model directory (trained with --no-test, or to score again).")
+    p.set_defaults(func=cmd_test)
 
     p = sub.add_parser("export", help="Build the ONNX fp32 and int8 graphs (checked against PyTorch) into the per-user cache.")
     p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")

@@ -653,6 +653,18 @@ def evaluate_and_card(model_dir: Path, datasets: list[Dataset], extra: list[Data
     return results
 
 
+def test_model(model_dir: str | Path) -> dict:
+    """Score a trained model directory once on the test splits of the sources its ``emotionkit.json`` names
+    (its training data and extra tests, read as it was trained), and write its metrics, plots and card:
+    what ``train`` does at its end unless ``test=False`` (``--no-test``)."""
+    model_dir = Path(model_dir)
+    meta = json.loads((model_dir / META_FILE).read_text("utf-8"))
+    multi = bool(meta.get("model", {}).get("multi_label"))
+    sources = [load_dataset(parse_data_spec(spec)[0], multi_label=multi) for spec in meta["train"]["data"]]
+    extra = [load_dataset(path, multi_label=multi) for path in meta["train"].get("extra_test", [])]
+    return evaluate_and_card(model_dir, sources, extra)
+
+
 def _version() -> str:
     from emotionkit import __version__  # noqa: PLC0415
 
