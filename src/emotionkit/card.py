@@ -185,7 +185,9 @@ def render(facts: dict) -> str:
 
     out += ["", "## How to use", "", "```python", "from emotionkit import EmotionClassifier", "",
             f'clf = EmotionClassifier.load("{facts["name"]}")', 'result = clf("I can\'t believe you remembered my birthday!")',
-            "print(result.label, result.score)", "print(result.scores)  # all six, highest first", "```", "",
+            "print(result.label, result.score)",
+            "print(result.emotions)  # the emotions present: none, one or several" if _multi(facts) else
+            "print(result.scores)  # all six, highest first", "```", "",
             "or with plain transformers:", "", "```python", "from transformers import pipeline", "",
             f'classifier = pipeline("text-classification", model="{facts["name"]}", top_k=None)', "```"]
     if facts["model"].get("normalize"):
@@ -329,11 +331,13 @@ def _goemotions_section(recorded: dict | None) -> str:
 
 def _decision_section(decision: dict, calibration: dict) -> str:
     """Thresholds, fallback and calibration, as chosen on validation (``emotionkit.calibrate``)."""
-    lines = ["## Decision", "",
-             "An emotion is present when its score reaches its threshold; the text is neutral when the neutral output "
-             "reaches its threshold and no emotion does. "
-             + ("A text with neither gets its most likely emotion." if decision.get("fallback") == "top"
-                else "A text with neither is neutral."),
+    rule = ("An emotion is present when its score reaches its threshold; the text is neutral when the neutral output "
+            "reaches its threshold and no emotion does, and a text with neither gets its most likely emotion."
+            if decision.get("fallback") == "top" else
+            "An emotion is present when its score reaches its threshold; a text with none present is neutral, scored "
+            "by the larger of the neutral output and the probability that no emotion is present (the neutral "
+            "threshold decides nothing).")
+    lines = ["## Decision", "", rule,
              f"Chosen on {decision.get('chosen_on', 'validation')}.", "",
              "| output | threshold | calibration slope | calibration intercept | validation ECE before | after |",
              "|---|---:|---:|---:|---:|---:|"]
