@@ -257,10 +257,11 @@ def score_column_names(labels: list[str]) -> list[str]:
 def prediction_columns(clf, probs: np.ndarray) -> list[dict]:
     """The added columns of each scored row, from the classifier's scores under its decision
     (``emotionkit.decision``), so a file says what the API says."""
+    probs = np.asarray(probs)
     return [
-        {"label": r.label, "score": r.score, "emotions": EMOTIONS_SEPARATOR.join(r.emotions) or "neutral",
+        {"label": c.label, "score": c.score, "emotions": EMOTIONS_SEPARATOR.join(c.emotions) or "neutral",
          **{lab: float(p) for lab, p in zip(clf.labels, row, strict=True)}}
-        for r, row in zip(clf.results(np.asarray(probs)), probs, strict=True)
+        for c, row in zip(clf.decision.decide(probs), probs, strict=True)
     ]
 
 

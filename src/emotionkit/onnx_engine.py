@@ -129,10 +129,14 @@ def _session(path: Path, threads: int | None):
     return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def _encode(model_dir: Path, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+def _tokenizer(model_dir: Path):
     from transformers import AutoTokenizer  # noqa: PLC0415
 
-    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    return AutoTokenizer.from_pretrained(str(model_dir))
+
+
+def _encode(tok, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Padded ids and mask of ``texts`` by the model's tokenizer ``tok`` (``_tokenizer``)."""
     enc = tok(texts, padding=True, truncation=True, max_length=128, return_tensors="np")
     return enc["input_ids"].astype(np.int64), enc["attention_mask"].astype(np.int64)
 
@@ -171,7 +175,8 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None,
     texts = texts or PARITY_TEXTS
     # Parity is checked on one padded batch and on single unpadded texts, so graphs that only
     # work at the traced shape are caught.
-    batches = [_encode(model_dir, texts)] + [_encode(model_dir, [t]) for t in texts[:4]]
+    tok = _tokenizer(model_dir)
+    batches = [_encode(tok, texts)] + [_encode(tok, [t]) for t in texts[:4]]
     with torch.inference_mode():
         references = [LogitsOnly(model)(torch.from_numpy(i), torch.from_numpy(m)).numpy() for i, m in batches]
     ids, mask = batches[0]
@@ -306,7 +311,8 @@ def quantize_int8(fp32_path: Path, out_path: Path, model_dir: Path, nodes: list[
 
     class Reader(CalibrationDataReader):
         def __init__(self):
-            self.batches = iter([_encode(model_dir, texts[i : i + CALIBRATION_BATCH])
+            tok = _tokenizer(model_dir)
+            self.batches = iter([_encode(tok, texts[i : i + CALIBRATION_BATCH])
                                  for i in range(0, len(texts), CALIBRATION_BATCH)])
 
         def get_next(self):

@@ -227,11 +227,6 @@ class EmotionClassifier:
                         "scores": [{"label": self.labels[i], "score": float(row[i])} for i in order]})
         return out
 
-    def _scores(
-        self, texts: list[str], batch_size: int, progress: bool = False, raw: bool = False
-    ) -> tuple[np.ndarray, np.ndarray]:
-        return self._read(texts, batch_size, progress, raw)[:2]
-
     def _read(
         self, texts: list[str], batch_size: int, progress: bool = False, raw: bool = False, long_text: str | None = None
     ) -> tuple[np.ndarray, np.ndarray, dict]:

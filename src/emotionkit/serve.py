@@ -226,6 +226,13 @@ def _sentences_wanted(body: object) -> tuple[object, bool]:
     return {k: v for k, v in body.items() if k != "sentences"}, want
 
 
+def _check_token_limit(classifier: EmotionClassifier, texts: list[str], max_tokens: int) -> None:
+    """``truncate: false``: a 413 for the first text over ``max_tokens`` tokens, as text-embeddings-inference."""
+    for i, n in enumerate(classifier.token_counts(texts)):
+        if n > max_tokens:
+            raise ApiError(413, f"inputs[{i}] has {n} tokens, over the maximum of {max_tokens}; send truncate: true to cut it")
+
+
 def _json_body(raw_body: bytes) -> object:
     """A request body as JSON, or a 400 that says what is wrong with it."""
     try:
@@ -349,10 +356,7 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         body, with_sentences = _sentences_wanted(body)
         texts, single, raw, truncate = _check_inputs(body, settings)
         if not truncate:
-            for i, n in enumerate(classifier.token_counts(texts)):
-                if n > max_tokens:
-                    raise ApiError(413, f"inputs[{i}] has {n} tokens, over the maximum of {max_tokens}; "
-                                        "send truncate: true to cut it")
+            _check_token_limit(classifier, texts, max_tokens)
         if with_sentences:  # the opt-in whole-result shape (a long text's sentences); scored in its own batches
             results = await asyncio.to_thread(classifier, texts, batcher.engine_batch)
             metrics["texts"].inc(len(texts))
@@ -381,10 +385,7 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         body = _json_body(await read_body(request, settings.max_body_bytes))
         texts, single, truncate, label, method = _check_explain(body, settings, list(classifier.labels))
         if not truncate:
-            for i, n in enumerate(classifier.token_counts(texts)):
-                if n > max_tokens:
-                    raise ApiError(413, f"inputs[{i}] has {n} tokens, over the maximum of {max_tokens}; "
-                                        "send truncate: true to cut it")
+            _check_token_limit(classifier, texts, max_tokens)
         try:
             results = await asyncio.to_thread(explain, classifier, texts, label, method)
         except ImportError as err:  # a gradient method without captum installed
