@@ -39,3 +39,31 @@ def test_bench_leaves_out_an_int8_graph_the_export_refused(trained_tiny, tiny_da
                "--contenders", "emotionkit-onnx-fp32", "emotionkit-onnx-int8", "--results-dir", str(tmp_path), "--json"])
     assert rc == 0
     assert [r["name"] for r in json.loads(capsys.readouterr().out)["rows"]] == ["emotionkit-onnx-fp32"]
+
+
+def test_bench_reference_model_runs_its_pipeline_first_and_gives_ratios_against_it(trained_tiny, trained_tiny_multi,
+                                                                                    tiny_data, tmp_path, capsys):
+    from emotionkit.bench import markdown_table
+
+    rc = main(["bench", "--model", str(trained_tiny_multi), "--reference-model", str(trained_tiny), "--data",
+               str(tiny_data), "--repeats", "1", "--latency-calls", "3", "--contenders", "transformers-pipeline",
+               "emotionkit-onnx-fp32", "--results-dir", str(tmp_path), "--json"])
+    assert rc == 0
+    results = json.loads(capsys.readouterr().out)
+    rows = {r["name"]: r for r in results["rows"]}
+    assert list(rows) == ["transformers-pipeline-reference", "transformers-pipeline", "emotionkit-onnx-fp32"]
+    assert rows["transformers-pipeline-reference"]["model"] == str(trained_tiny)
+    assert rows["emotionkit-onnx-fp32"]["model"] == results["model"] == str(trained_tiny_multi)
+    assert results["reference_model"] == str(trained_tiny)
+    ref = rows["transformers-pipeline-reference"]
+    assert ref["speedup_vs_reference"] == 1.0
+    for row in rows.values():
+        assert row["speedup_vs_reference"] == pytest.approx(row["samples_per_second"] / ref["samples_per_second"])
+    assert "vs reference" in markdown_table(results)
+
+
+def test_bench_refuses_a_missing_reference_model(trained_tiny, tiny_data, tmp_path):
+    from emotionkit.bench import run_benchmark
+
+    with pytest.raises(FileNotFoundError, match="reference_model"):
+        run_benchmark(trained_tiny, tiny_data, reference_model=tmp_path / "nowhere", repeats=1, latency_calls=1)

@@ -28,6 +28,8 @@ from emotionkit.labels import LABEL2ID
 log = logging.getLogger(__name__)
 
 BASELINE = "transformers-pipeline"
+# The stock pipeline on another model: the one a smaller student replaces (``reference_model``).
+REFERENCE = "transformers-pipeline-reference"
 
 
 class BenchError(RuntimeError):
@@ -53,7 +55,7 @@ def peak_rss_mb() -> float:
 
 def _make_predictor(name: str, model_dir: str, batch_size: int, threads: int | None):
     """Return ``predict(texts) -> list[label id]`` for one contender."""
-    if name == BASELINE:
+    if name in (BASELINE, REFERENCE):
         import torch  # noqa: PLC0415
         from transformers import pipeline  # noqa: PLC0415
 
@@ -136,8 +138,14 @@ def run_benchmark(
     contenders: tuple[str, ...] | None = None,
     threads: int | None = None,
     limit: int | None = None,
+    reference_model: str | Path | None = None,
 ) -> dict:
-    """Run every contender on the split; returns the results (rows plus ratios against the pipeline)."""
+    """Run every contender on the split; returns the results (rows plus ratios against the pipeline).
+
+    With ``reference_model`` (the model a smaller student replaces), the stock pipeline on that model
+    runs first as one more contender, and every row also gets its ratios against it
+    (``speedup_vs_reference``, ``latency_p50_vs_reference``): what a user of the replaced model gains.
+    """
     import torch  # noqa: PLC0415
 
     from emotionkit.data import load_dataset  # noqa: PLC0415
@@ -168,13 +176,18 @@ def run_benchmark(
     if refused:
         log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender", model_dir, refused)
         contenders = [c for c in contenders if "int8" not in c]
+    if reference_model is not None:
+        if not (Path(reference_model) / "config.json").is_file():
+            raise FileNotFoundError(f"reference_model {reference_model}: expected a model directory with config.json")
+        contenders = [REFERENCE, *contenders]
     ctx = mp.get_context("spawn")
     rows = []
     for name in contenders:
         queue = ctx.Queue()
+        directory = str(reference_model) if name == REFERENCE else model_dir
         proc = ctx.Process(
             target=_run_contender,
-            args=(name, model_dir, texts, labels, batch_size, repeats, latency_calls, threads, queue),
+            args=(name, directory, texts, labels, batch_size, repeats, latency_calls, threads, queue),
         )
         proc.start()
         row = queue.get()
@@ -182,14 +195,20 @@ def run_benchmark(
         if "error" in row:
             raise BenchError(f"benchmark contender {name} failed: {row['error']}")
         print(f"  {name}: {row['samples_per_second']:.1f} samples/s, p50 {row['latency_p50_ms']:.2f} ms", file=sys.stderr)
+        row["model"] = directory
         rows.append(row)
     base = next((r for r in rows if r["name"] == BASELINE), None)
+    ref = next((r for r in rows if r["name"] == REFERENCE), None)
     for row in rows:
         if base:
             row["speedup_vs_pipeline"] = row["samples_per_second"] / base["samples_per_second"]
             row["latency_p50_vs_pipeline"] = row["latency_p50_ms"] / base["latency_p50_ms"]
+        if ref:
+            row["speedup_vs_reference"] = row["samples_per_second"] / ref["samples_per_second"]
+            row["latency_p50_vs_reference"] = row["latency_p50_ms"] / ref["latency_p50_ms"]
     return {
         "model": model_dir,
+        "reference_model": None if reference_model is None else str(reference_model),
         "data": str(data),
         "split": split,
         "texts": len(texts),
@@ -211,12 +230,18 @@ def markdown_table(results: dict) -> str:
         "| contender | accuracy | macro-F1 | samples/s | vs pipeline | latency p50 (ms) | p99 (ms) | peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    reference = results.get("reference_model")
+    if reference:
+        lines[0] += f" The reference pipeline runs `{reference}`; the last two columns compare each row with it."
+        lines[2] = lines[2][:-1] + " vs reference | p50 vs reference |"
+        lines[3] += "---:|---:|"
     for r in results["rows"]:
         ratio = f"{r['speedup_vs_pipeline']:.2f}x" if "speedup_vs_pipeline" in r else ""
-        lines.append(
-            f"| {r['name']} | {r['accuracy'] * 100:.2f} | {r['f1_macro'] * 100:.2f} | {r['samples_per_second']:.1f} | "
-            f"{ratio} | {r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} | {r['peak_rss_mb']:.0f} |"
-        )
+        line = (f"| {r['name']} | {r['accuracy'] * 100:.2f} | {r['f1_macro'] * 100:.2f} | {r['samples_per_second']:.1f} | "
+                f"{ratio} | {r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} | {r['peak_rss_mb']:.0f} |")
+        if reference:
+            line += f" {r['speedup_vs_reference']:.2f}x | {r['latency_p50_vs_reference']:.2f}x |"
+        lines.append(line)
     return "\n".join(lines)
 
 

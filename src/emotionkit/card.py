@@ -228,10 +228,18 @@ def render(facts: dict) -> str:
             f"Best checkpoint chosen by: {facts['selection_rule']}."]
     teachers = facts["hyperparameters"].get("teachers")
     if teachers:
+        if facts["model"].get("multi_label"):
+            terms = (f"{1 - h['distill_alpha']:g} x binary cross-entropy with the labels + {h['distill_alpha']:g} x "
+                     "T^2 x binary cross-entropy with the teachers' mean sigmoid scores, per output, both at "
+                     f"temperature T = {h['distill_temperature']:g}")
+        else:
+            terms = (f"{1 - h['distill_alpha']:g} x cross-entropy with the labels + {h['distill_alpha']:g} x T^2 x "
+                     f"KL(teachers' mean probabilities || the model's), both at temperature T = {h['distill_temperature']:g}")
         out += ["", f"Distilled from {len(teachers)} teacher(s) ({', '.join(f'`{t}`' for t in teachers)}): the loss is "
-                f"{1 - h['distill_alpha']:g} x cross-entropy with the labels + {h['distill_alpha']:g} x T^2 x "
-                f"KL(teachers' mean probabilities || the model's), both at temperature T = {h['distill_temperature']:g} "
-                "(Hinton et al., 2015)."]
+                f"{terms} (Hinton et al., 2015)."]
+        if facts["model"].get("keep_layers"):
+            out[-1] += (f" The model is a smaller student: it started as its base with only the transformer layers "
+                        f"{list(facts['model']['keep_layers'])} kept (emotionkit.student).")
         if h.get("teach_sources"):
             out[-1] += (f" The teachers teach only the rows of {', '.join(f'`{t}`' for t in h['teach_sources'])}"
                         "; the other sources' rows have the cross-entropy with their labels alone.")

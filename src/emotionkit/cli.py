@@ -196,6 +196,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         contenders=tuple(args.contenders) if args.contenders else None,
         threads=args.threads,
         limit=args.limit,
+        reference_model=args.reference_model,
     )
     path = save_results(results, args.results_dir)
     results["results_file"] = str(path)
@@ -372,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="Threads per emotionkit engine (default: all cores).")
     p.add_argument("--limit", type=int, default=None, help="Use only the first N texts (quick runs).")
     p.add_argument("--contenders", nargs="*", help="Subset of contenders to run.")
+    p.add_argument("--reference-model", default=None,
+                   help="Also run the stock pipeline on this model (the one a smaller student replaces) and give "
+                        "every row its ratios against it.")
     p.add_argument("--results-dir", default="benchmarks/results", help="Where the JSON results file goes.")
     p.add_argument("--json", action="store_true", help="Print the results JSON instead of the table.")
     p.set_defaults(func=cmd_bench)

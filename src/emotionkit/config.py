@@ -111,6 +111,11 @@ class ModelSettings:
         metadata=_doc("Judge each emotion on its own (sigmoid outputs for the six and 'neutral', thresholds chosen "
                       "on validation), so a text can carry none or several; GoEmotions is then read whole."),
     )
+    keep_layers: tuple[int, ...] = field(
+        default=(),
+        metadata=_doc("Keep only these transformer layers of the base model (0-based): a smaller student that "
+                      "starts from its teacher's embeddings, kept layers and head (emotionkit.student)."),
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.base_model, str) or not self.base_model:
@@ -120,6 +125,13 @@ class ModelSettings:
         if not isinstance(self.max_length, int) or not 8 <= self.max_length <= 8192:
             raise ValueError(f"max_length must be an int in 8..8192, got {self.max_length!r}")
         object.__setattr__(self, "normalize", check_steps(tuple(self.normalize)))
+        try:  # from the command line the indices come as strings
+            layers = tuple(int(i) for i in self.keep_layers)
+        except (TypeError, ValueError):
+            raise ValueError(f"keep_layers must be layer indices (ints >= 0), got {self.keep_layers!r}") from None
+        if any(i < 0 for i in layers) or len(set(layers)) != len(layers):
+            raise ValueError(f"keep_layers must be distinct layer indices >= 0, got {list(layers)}")
+        object.__setattr__(self, "keep_layers", layers)
 
 
 @dataclass(frozen=True)
@@ -346,6 +358,26 @@ PRESETS: dict[str, Recipe] = {
             save_dtype="float16",
         ),
         "emotionkit default model (multi-label)",
+    ),
+    # A 3-layer student of the shipped default, for the CPU speed bar (issue 27): the default's embeddings,
+    # layers 0, 2 and 5 (the best start on validation: benchmarks/student_start.py) and head, taught by the
+    # default's calibrated sigmoid scores and by the labels, half each, on the default's data.
+    "emotionkit-student": Recipe(
+        ModelSettings(base_model="models/emotionkit-minilm", multi_label=True, keep_layers=(0, 2, 5)),
+        TrainConfig(
+            data=("../shared/data/emotion", "../shared/data/goemotions", "data/stylemix:3", "data/stylemix-multi:4"),
+            output_dir="models/emotionkit-minilm-l3",
+            extra_test=("data/styleset", "data/styleset-multi"),
+            teachers=("models/emotionkit-minilm",),
+            distill_alpha=0.5,
+            distill_temperature=1.0,  # the teacher's calibrated probabilities as they are
+            learning_rate=8e-5,
+            epochs=3,
+            seed=13,
+            data_seed=3,
+            save_dtype="float16",
+        ),
+        "emotionkit 3-layer student (multi-label)",
     ),
     # The six-way model shipped before the multi-label one (models/emotionkit-minilm-six): MiniLM on the
     # tweets and GoEmotions together, emoji named; a single-label recipe.

@@ -60,8 +60,11 @@ def _encode(tokenizer, examples: list[Example], settings: ModelSettings, soft_ta
     return _Encoded(rows)
 
 
-def teacher_targets(teachers: tuple[str, ...] | list[str], texts: list[str], temperature: float) -> np.ndarray:
-    """The teachers' mean probabilities at ``temperature`` for ``texts``, ``[n, 6]`` in our label order.
+def teacher_targets(teachers: tuple[str, ...] | list[str], texts: list[str], temperature: float,
+                    labels: tuple[str, ...] = LABELS, multi_label: bool = False) -> np.ndarray:
+    """The teachers' mean probabilities at ``temperature`` for ``texts``, ``[n, len(labels)]`` in the
+    student's output order: a softmax over the six, or for a multi-label student each output's own
+    sigmoid (the teachers must then be multi-label models with the same outputs).
 
     Each teacher reads the texts the way it was trained to (its own normalization), and each
     distinct text is scored once.
@@ -69,12 +72,15 @@ def teacher_targets(teachers: tuple[str, ...] | list[str], texts: list[str], tem
     from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
 
     unique = list(dict.fromkeys(texts))
-    total = np.zeros((len(unique), len(LABELS)))
+    total = np.zeros((len(unique), len(labels)))
     for path in teachers:
         clf = EmotionClassifier.load(path, engine="torch")
-        if list(clf.labels) != list(LABELS):
-            raise ValueError(f"teacher {path} has labels {list(clf.labels)}, expected {list(LABELS)}")
-        total += softmax(_teacher_logits(clf, unique) / temperature)
+        if list(clf.labels) != list(labels) or clf.decision.multi_label != multi_label:
+            kind = "multi-label" if multi_label else "single-label"
+            raise ValueError(f"teacher {path} has labels {list(clf.labels)} (multi-label: {clf.decision.multi_label}); "
+                             f"expected a {kind} model with {list(labels)}")
+        logits = _teacher_logits(clf, unique) / temperature
+        total += 1 / (1 + np.exp(-logits)) if multi_label else softmax(logits)
     index = {text: i for i, text in enumerate(unique)}
     return (total / len(teachers))[[index[t] for t in texts]]
 
@@ -112,18 +118,27 @@ def _teacher_logits(clf, texts: list[str]) -> np.ndarray:
 
 
 def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float, label_smoothing: float = 0.0):
-    """Knowledge-distillation loss (Hinton et al., 2015): ``(1 - alpha)`` x cross-entropy with the labels
-    plus ``alpha`` x T^2 x KL(teacher || student), both distributions softened by temperature T.
+    """Knowledge-distillation loss (Hinton et al., 2015): ``(1 - alpha)`` x the loss with the labels
+    plus ``alpha`` x T^2 x the loss with the teachers' probabilities, both softened by temperature T.
+
+    Single-label (``labels`` are class ids): cross-entropy, and KL(teacher || student) of the softmax.
+    Multi-label (``labels`` are 0/1 vectors): binary cross-entropy per output, with the labels and with
+    the teachers' sigmoid probabilities, averaged over the outputs.
 
     Both terms are means over the batch; an unlabelled transfer row (label ``NO_LABEL``) adds 0 to the
     cross-entropy, so it is taught by the teachers alone. A row whose ``teacher_probs`` are all zero
-    (its source is not in ``teach_sources``) has the cross-entropy alone, at full weight.
+    (its source is not in ``teach_sources``; a teacher's sigmoid or softmax is never 0 everywhere) has
+    the loss with its labels alone, at full weight.
     """
     import torch.nn.functional as F  # noqa: N812, PLC0415
 
-    hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing, reduction="none", ignore_index=NO_LABEL)
-    # [batch]: KL per row; a row no teacher taught carries all-zero targets, so its KL is 0.
-    soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), teacher_probs, reduction="none").sum(-1)
+    if labels.dim() == 2:  # multi-label: 0/1 targets per output
+        hard = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none").mean(-1)
+        soft = F.binary_cross_entropy_with_logits(logits / temperature, teacher_probs, reduction="none").mean(-1)
+    else:
+        hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing, reduction="none", ignore_index=NO_LABEL)
+        # [batch]: KL per row; a row no teacher taught carries all-zero targets, so its KL is 0.
+        soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), teacher_probs, reduction="none").sum(-1)
     share = alpha * (teacher_probs.sum(-1) > 0).to(logits.dtype)  # [batch]: alpha if taught, 0 if not
     return ((1 - share) * hard + share * temperature**2 * soft).mean()
 
@@ -364,7 +379,15 @@ def train(
 
     base = resolve_base_model(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    model = new_model(base, settings)
+    start = base
+    if settings.keep_layers:  # a smaller student: the base with only these layers (emotionkit.student)
+        from emotionkit.student import shrink  # noqa: PLC0415
+
+        start = ckpt_dir / "student-start"
+        if not start.is_dir():  # a resumed run keeps the start it began with
+            shrink(base, list(settings.keep_layers), start)
+        start = str(start)
+    model = new_model(start, settings)
     for ds, _ in sources:
         if not multi and ds.multi_label:
             raise ValueError(f"{ds.name} has rows with no emotion or several; train a multi-label model (--multi-label) "
@@ -382,9 +405,9 @@ def train(
         taught = taught_rows(sources, config.teach_sources, len(transfer))
         if len(taught) != len(train_rows):
             raise RuntimeError(f"taught_rows gave {len(taught)} flags for {len(train_rows)} training rows")
-        soft = np.zeros((len(train_rows), len(LABELS)))  # all zero: the row learns from its label alone
+        soft = np.zeros((len(train_rows), len(output_labels(settings))))  # all zero: the row learns from its label alone
         soft[taught] = teacher_targets(config.teachers, [ex.text for ex, t in zip(train_rows, taught, strict=True) if t],
-                                       config.distill_temperature)
+                                       config.distill_temperature, output_labels(settings), multi)
     train_data = _encode(tokenizer, train_rows, settings, soft)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
     decision = Decision(output_labels(settings), multi_label=multi)  # thresholds 0.5 until calibration
@@ -560,8 +583,9 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
 def _chain(model: str) -> list[str]:
     """The commands that made ``model`` when it is an emotionkit model directory (a continued or
     distilled run's card then lists the whole chain, not just its last step), one per line."""
-    meta = Path(model) / META_FILE
-    if not meta.is_file():
+    # student.json: a start written by `emotionkit shrink` (emotionkit.student), which records its chain too
+    meta = next((f for f in (Path(model) / META_FILE, Path(model) / "student.json") if f.is_file()), None)
+    if meta is None:
         return []
     return [line for line in json.loads(meta.read_text("utf-8")).get("reproduce", "").splitlines() if line.strip()]
 

@@ -1,0 +1,44 @@
+"""Which layers should a 3-layer student keep? Each candidate start (the shipped model with those layers,
+before any training) scored on the tweets' and GoEmotions' validation splits: the start that already
+reads the most is the one distillation has the least to repair.
+
+    python benchmarks/student_start.py [MODEL]
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+from emotionkit.data import load_dataset
+from emotionkit.evaluate import evaluate
+from emotionkit.predict import EmotionClassifier
+from emotionkit.student import shrink
+
+CANDIDATES = ([0, 2, 4], [1, 3, 5], [0, 2, 5], [0, 1, 2], [3, 4, 5])
+
+
+def main() -> None:
+    model = Path(sys.argv[1] if len(sys.argv) > 1 else "models/emotionkit-minilm")
+    sets = [load_dataset("../shared/data/emotion"), load_dataset("../shared/data/goemotions", multi_label=True)]
+    tmp = Path(tempfile.mkdtemp())
+    rows = []
+    for layers in CANDIDATES:
+        start = shrink(model, layers, tmp / "-".join(map(str, layers)))
+        # The start has the teacher's head, so its decision (thresholds) is the teacher's too.
+        shutil.copy2(model / "emotionkit.json", start / "emotionkit.json")
+        clf = EmotionClassifier.load(start, engine="torch")
+        row = {"layers": layers}
+        for ds in sets:
+            m = evaluate(clf, ds.split("validation"))
+            row[ds.name] = {k: round(m[k], 4) for k in ("accuracy", "f1_macro") if k in m}
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+    shutil.rmtree(tmp)
+
+
+if __name__ == "__main__":
+    main()
