@@ -2,7 +2,9 @@
 before any training) scored on the tweets' and GoEmotions' validation splits: the start that already
 reads the most is the one distillation has the least to repair.
 
-    python benchmarks/student_start.py [MODEL]
+    python benchmarks/student_start.py [MODEL]     # prints one JSON line per candidate
+
+(benchmarks/results/student-start-20261206.jsonl holds the lines of the run that chose the preset's layers.)
 """
 
 from __future__ import annotations
