@@ -55,15 +55,29 @@ def test_bench_reference_model_runs_its_pipeline_first_and_gives_ratios_against_
     assert rows["transformers-pipeline-reference"]["model"] == str(trained_tiny)
     assert rows["emotionkit-onnx-fp32"]["model"] == results["model"] == str(trained_tiny_multi)
     assert results["reference_model"] == str(trained_tiny)
-    ref = rows["transformers-pipeline-reference"]
-    assert ref["speedup_vs_reference"] == 1.0
+    # The reference row is the reference model's own answers: its accuracy is the single-label model's.
+    from emotionkit.data import load_dataset
+    from emotionkit.evaluate import evaluate
+    from emotionkit.predict import EmotionClassifier
+
+    single = evaluate(EmotionClassifier.load(trained_tiny, engine="torch"), load_dataset(tiny_data).split("test"))
+    assert rows["transformers-pipeline-reference"]["accuracy"] == pytest.approx(single["accuracy"])
     for row in rows.values():
-        assert row["speedup_vs_reference"] == pytest.approx(row["samples_per_second"] / ref["samples_per_second"])
-    assert "vs reference" in markdown_table(results)
+        assert row["speedup_vs_reference"] > 0 and row["latency_p50_vs_reference"] > 0
+    table = markdown_table(results).splitlines()[2:]
+    assert "vs reference" in table[0]
+    assert len({line.count("|") for line in table}) == 1  # header, separator and rows: the same columns
 
 
-def test_bench_refuses_a_missing_reference_model(trained_tiny, tiny_data, tmp_path):
-    from emotionkit.bench import run_benchmark
+def test_bench_refuses_a_reference_model_it_cannot_compare_before_any_work(trained_tiny, tiny_data, tmp_path,
+                                                                          monkeypatch):
+    from emotionkit import bench, onnx_engine
 
+    monkeypatch.setattr(onnx_engine, "export_onnx", lambda *a, **k: pytest.fail("exported before the check"))
     with pytest.raises(FileNotFoundError, match="reference_model"):
-        run_benchmark(trained_tiny, tiny_data, reference_model=tmp_path / "nowhere", repeats=1, latency_calls=1)
+        bench.run_benchmark(trained_tiny, tiny_data, reference_model=tmp_path / "nowhere", repeats=1, latency_calls=1)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"id2label": {"0": "POSITIVE", "1": "NEGATIVE"}}))
+    with pytest.raises(ValueError, match="six emotions"):
+        bench.run_benchmark(trained_tiny, tiny_data, reference_model=other, repeats=1, latency_calls=1)

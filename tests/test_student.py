@@ -1,6 +1,7 @@
 """A smaller student: a trained model with some of its layers kept, distilled from a multi-label teacher."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -36,7 +37,7 @@ def test_shrink_keeps_the_chosen_layers_embeddings_and_head(trained_tiny_multi, 
 
     from emotionkit.student import shrink
 
-    out = shrink(trained_tiny_multi, [1], tmp_path / "start", command="emotionkit shrink T --layers 1")
+    out = shrink(trained_tiny_multi, [1], tmp_path / "start")
     teacher = AutoModelForSequenceClassification.from_pretrained(str(trained_tiny_multi), dtype=torch.float32)
     student = AutoModelForSequenceClassification.from_pretrained(str(out))
     assert student.config.num_hidden_layers == 1 and len(student.bert.encoder.layer) == 1
@@ -44,25 +45,32 @@ def test_shrink_keeps_the_chosen_layers_embeddings_and_head(trained_tiny_multi, 
     ts, ss = teacher.state_dict(), student.state_dict()
     assert torch.equal(ss["bert.encoder.layer.0.attention.self.query.weight"],
                        ts["bert.encoder.layer.1.attention.self.query.weight"])
+    assert not torch.equal(ss["bert.encoder.layer.0.attention.self.query.weight"],
+                           ts["bert.encoder.layer.0.attention.self.query.weight"])
     for name in ("bert.embeddings.word_embeddings.weight", "classifier.weight", "bert.pooler.dense.weight"):
         assert torch.equal(ss[name], ts[name])
-    record = json.loads((out / "student.json").read_text())
-    assert record["layers_kept"] == [1] and record["teacher_layers"] == 2
-    assert record["reproduce"].splitlines()[-1] == "emotionkit shrink T --layers 1"
-    assert (out / "tokenizer.json").is_file() or (out / "vocab.txt").is_file()
+    # It loads and predicts with the teacher's reading settings and decision (an untrained student).
+    result = EmotionClassifier.load(out, engine="torch")("a short test")
+    assert len(result.scores) == 7
+    assert not list(tmp_path.glob(".*partial*"))
 
 
 @pytest.mark.parametrize(("layers", "message"), [([], "at least one"), ([2], "indices in 0..1"), ([0, 0], "each layer once"),
                                                  ([0, 1], "is a copy")])
-def test_shrink_refuses_bad_layers_and_leaves_nothing(trained_tiny_multi, tmp_path, layers, message):
-    from emotionkit.student import shrink
+def test_keep_only_layers_refuses_bad_layers(trained_tiny_multi, layers, message):
+    from transformers import AutoModelForSequenceClassification
 
+    from emotionkit.student import keep_only_layers
+
+    model = AutoModelForSequenceClassification.from_pretrained(str(trained_tiny_multi))
     with pytest.raises(ValueError, match=message):
-        shrink(trained_tiny_multi, layers, tmp_path / "start")
-    assert list(tmp_path.iterdir()) == []
+        keep_only_layers(model, layers)
+    assert len(model.bert.encoder.layer) == 2 and model.config.num_hidden_layers == 2  # untouched
 
 
-def test_shrink_never_overwrites(trained_tiny_multi, tmp_path):
+def test_shrink_never_overwrites_and_cleans_up_a_failed_write(trained_tiny_multi, tmp_path, monkeypatch):
+    from transformers import PreTrainedModel
+
     from emotionkit.student import shrink
 
     (tmp_path / "start").mkdir()
@@ -70,6 +78,16 @@ def test_shrink_never_overwrites(trained_tiny_multi, tmp_path):
     with pytest.raises(FileExistsError, match="choose a new directory"):
         shrink(trained_tiny_multi, [0], tmp_path / "start")
     assert (tmp_path / "start" / "keep.txt").read_text() == "mine"
+
+    def disk_full(self, path, *args, **kwargs):
+        Path(path).mkdir(parents=True, exist_ok=True)
+        (Path(path) / "model.safetensors").write_bytes(b"half")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        shrink(trained_tiny_multi, [0], tmp_path / "other")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["start"]  # no .other.partial, no other
 
 
 def test_keep_layers_setting_reads_command_line_strings_and_refuses_bad_ones():
@@ -127,3 +145,26 @@ def test_multi_label_teacher_targets_are_its_sigmoid_scores(trained_tiny_multi):
     assert got.shape == (2, 7)
     assert got == pytest.approx(expected, abs=1e-6)
     assert not np.allclose(got.sum(axis=1), 1.0)  # independent scores, not a softmax
+
+
+def test_a_refused_student_run_leaves_nothing_and_a_rerun_starts(trained_tiny_multi, tiny_data, tmp_path):
+    from emotionkit.config import ModelSettings, TrainConfig
+    from emotionkit.train import train
+
+    out = tmp_path / "student"
+    config = TrainConfig(data=(str(tiny_data),), output_dir=str(out), epochs=1, batch_size=8, max_steps=1)
+    with pytest.raises(ValueError, match="indices in 0..1"):
+        train(ModelSettings(base_model=str(trained_tiny_multi), max_length=32, multi_label=True, keep_layers=(7,)),
+              config, test=False)
+    assert not out.exists() or not any(out.rglob("*.safetensors"))
+    again = train(ModelSettings(base_model=str(trained_tiny_multi), max_length=32, multi_label=True, keep_layers=(0,)),
+                  config, test=False)
+    assert json.loads((again / "config.json").read_text())["num_hidden_layers"] == 1
+
+
+def test_multi_label_student_refuses_a_transfer_set():
+    from emotionkit.config import ModelSettings, TrainConfig
+    from emotionkit.head import check_head_settings
+
+    with pytest.raises(ValueError, match="transfer"):
+        check_head_settings(ModelSettings(multi_label=True), TrainConfig(teachers=("t",), transfer=("x.txt",)))

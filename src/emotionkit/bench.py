@@ -61,13 +61,13 @@ def _make_predictor(name: str, model_dir: str, batch_size: int, threads: int | N
 
         device = 0 if torch.cuda.is_available() else -1
         pipe = pipeline("text-classification", model=model_dir, top_k=None, batch_size=batch_size, device=device)
-        label2id = {v: k for k, v in pipe.model.config.id2label.items()}
 
         def predict(texts: list[str]) -> list[int]:
             out = pipe(texts)
             # top_k=None returns all scores sorted high to low; the first of the six is the top emotion
-            # (a multi-label model also scores neutral, which the tweets never are).
-            return [label2id[_top_emotion(scores)] for scores in out]
+            # (a multi-label model also scores neutral, which the tweets never are). Our ids, by name:
+            # a reference model may order its labels differently.
+            return [LABEL2ID[_top_emotion(scores)] for scores in out]
 
         return predict
 
@@ -84,6 +84,19 @@ def _make_predictor(name: str, model_dir: str, batch_size: int, threads: int | N
         return [LABEL2ID[_top_emotion(r.scores)] for r in clf(texts, batch_size=batch_size)]
 
     return predict
+
+
+def _check_reference(path: Path) -> None:
+    """A reference model must be a model directory whose outputs name the six emotions."""
+    import json  # noqa: PLC0415
+
+    if not (path / "config.json").is_file():
+        raise FileNotFoundError(f"reference_model {path}: expected a model directory with config.json")
+    names = set((json.loads((path / "config.json").read_text("utf-8")).get("id2label") or {}).values())
+    missing = sorted(set(LABEL2ID) - names)
+    if missing:
+        raise ValueError(f"reference_model {path}: expected outputs named after the six emotions; "
+                         f"{missing} missing from its labels {sorted(names)}")
 
 
 def _top_emotion(scores: list[dict]) -> str:
@@ -160,6 +173,8 @@ def run_benchmark(
     unknown = [c for c in contenders or () if c not in known]
     if unknown:
         raise ValueError(f"unknown contenders {unknown}; expected some of {list(known)}")
+    if reference_model is not None:
+        _check_reference(Path(reference_model))
     gpu = torch.cuda.is_available()
     contenders = contenders or (GPU_CONTENDERS if gpu else CPU_CONTENDERS)
     examples = load_dataset(data).split(split)[: limit or None]
@@ -177,8 +192,6 @@ def run_benchmark(
         log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender", model_dir, refused)
         contenders = [c for c in contenders if "int8" not in c]
     if reference_model is not None:
-        if not (Path(reference_model) / "config.json").is_file():
-            raise FileNotFoundError(f"reference_model {reference_model}: expected a model directory with config.json")
         contenders = [REFERENCE, *contenders]
     ctx = mp.get_context("spawn")
     rows = []
@@ -233,7 +246,7 @@ def markdown_table(results: dict) -> str:
     reference = results.get("reference_model")
     if reference:
         lines[0] += f" The reference pipeline runs `{reference}`; the last two columns compare each row with it."
-        lines[2] = lines[2][:-1] + " vs reference | p50 vs reference |"
+        lines[2] += " vs reference | p50 vs reference |"
         lines[3] += "---:|---:|"
     for r in results["rows"]:
         ratio = f"{r['speedup_vs_pipeline']:.2f}x" if "speedup_vs_pipeline" in r else ""

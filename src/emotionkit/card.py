@@ -237,16 +237,17 @@ def render(facts: dict) -> str:
                      f"KL(teachers' mean probabilities || the model's), both at temperature T = {h['distill_temperature']:g}")
         out += ["", f"Distilled from {len(teachers)} teacher(s) ({', '.join(f'`{t}`' for t in teachers)}): the loss is "
                 f"{terms} (Hinton et al., 2015)."]
-        if facts["model"].get("keep_layers"):
-            out[-1] += (f" The model is a smaller student: it started as its base with only the transformer layers "
-                        f"{list(facts['model']['keep_layers'])} kept (emotionkit.student).")
+
         if h.get("teach_sources"):
             out[-1] += (f" The teachers teach only the rows of {', '.join(f'`{t}`' for t in h['teach_sources'])}"
-                        "; the other sources' rows have the cross-entropy with their labels alone.")
+                        "; the other sources' rows have the loss with their labels alone.")
         if h.get("transfer"):
             out[-1] += (f" Beside the labelled rows, each epoch has {facts['transfer_rows']} unlabelled texts from "
                         f"{', '.join(f'`{t}`' for t in h['transfer'])} (a transfer set; for GoEmotions, the train comments "
                         "the mapping leaves out): they have no cross-entropy term, only the teachers' targets.")
+    if facts["model"].get("keep_layers"):
+        out += ["", f"A smaller student: the model started as its base (`{facts['model']['base_model']}`) with only "
+                f"the transformer layers {list(facts['model']['keep_layers'])} kept (emotionkit.student)."]
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
         changed = [r for r in (facts["soup"] or {}).get("runs", []) if r.get("data_changes")]

@@ -125,10 +125,12 @@ class ModelSettings:
         if not isinstance(self.max_length, int) or not 8 <= self.max_length <= 8192:
             raise ValueError(f"max_length must be an int in 8..8192, got {self.max_length!r}")
         object.__setattr__(self, "normalize", check_steps(tuple(self.normalize)))
-        try:  # from the command line the indices come as strings
-            layers = tuple(int(i) for i in self.keep_layers)
-        except (TypeError, ValueError):
-            raise ValueError(f"keep_layers must be layer indices (ints >= 0), got {self.keep_layers!r}") from None
+        # From the command line the indices come as strings; a float or a bool is not an index.
+        whole = [isinstance(i, int) and not isinstance(i, bool) or isinstance(i, str) and i.strip().isdigit()
+                 for i in self.keep_layers]
+        if not all(whole):
+            raise ValueError(f"keep_layers must be layer indices (ints >= 0), got {self.keep_layers!r}")
+        layers = tuple(int(i) for i in self.keep_layers)
         if any(i < 0 for i in layers) or len(set(layers)) != len(layers):
             raise ValueError(f"keep_layers must be distinct layer indices >= 0, got {list(layers)}")
         object.__setattr__(self, "keep_layers", layers)

@@ -40,12 +40,13 @@ def training_target(ex: Example, settings: ModelSettings) -> int | list[float]:
 
 
 def check_head_settings(settings: ModelSettings, config: TrainConfig) -> None:
-    """What a multi-label model cannot be trained with: label smoothing (a cross-entropy idea) and the
-    partial-label rule (GoEmotions is read whole anyway). Its teachers must be multi-label models with
-    the same outputs (checked when they are loaded)."""
+    """What a multi-label model cannot be trained with: label smoothing (a cross-entropy idea), the
+    partial-label rule and a transfer set (GoEmotions is read whole: no comment is left out to transfer).
+    Its teachers must be multi-label models with the same outputs (checked when they are loaded)."""
     if not settings.multi_label:
         return
-    clashes = {"label_smoothing": config.label_smoothing != 0, "partial_labels": bool(config.partial_labels)}
+    clashes = {"label_smoothing": config.label_smoothing != 0, "partial_labels": bool(config.partial_labels),
+               "transfer": bool(config.transfer)}
     bad = [name for name, clash in clashes.items() if clash]
     if bad:
         raise ValueError(f"a multi-label model trains without {', '.join(bad)}; got "

@@ -75,7 +75,9 @@ def check_compatible(runs: list[dict]) -> None:
             raise SoupError(f"{where}: different labels {run['config'].get('id2label')} vs {first['config'].get('id2label')}")
         if run["tokenizer"] != first["tokenizer"]:
             raise SoupError(f"{where}: different tokenizers")
-        theirs, ours = dict(run["meta"]["model"]), dict(first["meta"]["model"])
+        # A setting added later (keep_layers) at its default equals its absence in an older run.
+        theirs, ours = ({k: v for k, v in r["meta"]["model"].items() if not (k == "keep_layers" and not v)}
+                        for r in (run, first))
         if theirs.pop("base_model") != ours.pop("base_model"):
             # A run continued from a soup of runs of the same encoder is still averageable; greedy
             # soup keeps it only if validation says so.

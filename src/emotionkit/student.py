@@ -8,13 +8,13 @@ is about half the encoder's work per token, which is where a CPU spends its time
     emotionkit train --preset emotionkit-student   # the shipped model's layers 0, 2 and 5, distilled
     emotionkit train --base-model MODEL --keep-layers 0 2 5 --teachers MODEL ...
 
-``train`` writes the start into its checkpoint directory (``student-start``): a Hugging Face model
-directory with the teacher's tokenizer, not a model to serve (no ``emotionkit.json`` decision or card).
+``train`` cuts the layers from the loaded base model in memory (:func:`keep_only_layers`), so a run
+that stops early leaves nothing behind, and a resumed run rebuilds the same shape before it loads
+its checkpoint.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 from pathlib import Path
@@ -37,24 +37,45 @@ def _layer_list(model):
 
 
 def check_layers(layers: list[int], total: int) -> list[int]:
-    """``layers`` as a sorted list of distinct indices of a ``total``-layer encoder, or a clear error."""
+    """``layers`` as a sorted list of distinct indices of a ``total``-layer encoder, or a clear error.
+
+    >>> check_layers([5, 0, 2], 6)
+    [0, 2, 5]
+    """
     if not layers:
-        raise ValueError(f"--layers: expected at least one layer index of 0..{total - 1}, got none")
+        raise ValueError(f"keep_layers: expected at least one layer index of 0..{total - 1}, got none")
     bad = [i for i in layers if not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < total]
     if bad:
-        raise ValueError(f"--layers: expected indices in 0..{total - 1} (the teacher has {total} layers), got {bad}")
+        raise ValueError(f"keep_layers: expected indices in 0..{total - 1} (the base model has {total} layers), got {bad}")
     if len(set(layers)) != len(layers):
-        raise ValueError(f"--layers: each layer once, got {layers}")
+        raise ValueError(f"keep_layers: each layer once, got {layers}")
     if len(layers) == total:
-        raise ValueError(f"--layers: keeping all {total} layers is a copy, not a smaller student")
+        raise ValueError(f"keep_layers: keeping all {total} layers is a copy, not a smaller student")
     return sorted(layers)
 
 
-def shrink(model_dir: str | Path, layers: list[int], out_dir: str | Path, command: str = "") -> Path:
-    """Write a copy of the classifier at ``model_dir`` keeping only the transformer ``layers`` (0-based,
-    in order) to ``out_dir``, in float32 with the teacher's tokenizer; returns ``out_dir``.
+def keep_only_layers(model, layers: list[int]):
+    """``model`` (a loaded classifier) with only the transformer ``layers`` kept, in order; changed in place
+    and returned. Its config says the new depth, so ``save_pretrained`` writes a model that loads as is."""
+    import torch  # noqa: PLC0415
+
+    encoder, all_layers = _layer_list(model)
+    keep = check_layers(list(layers), len(all_layers))
+    encoder.layer = torch.nn.ModuleList([all_layers[i] for i in keep])
+    model.config.num_hidden_layers = len(keep)
+    log.info("student: layers %s of %d kept", keep, len(all_layers))
+    return model
+
+
+def shrink(model_dir: str | Path, layers: list[int], out_dir: str | Path) -> Path:
+    """Write a copy of the classifier at ``model_dir`` keeping only the transformer ``layers`` to
+    ``out_dir`` (float32, with the teacher's tokenizer and its ``emotionkit.json``, so it loads and
+    predicts as an untrained student would); returns ``out_dir``. Used to compare starts
+    (benchmarks/student_start.py); ``train`` keeps the layers in memory.
 
     ``out_dir`` must not exist (nothing is overwritten); it is written whole or not at all.
+
+    >>> shrink("models/emotionkit-minilm", [0, 2, 5], "/tmp/start")  # doctest: +SKIP
     """
     import torch  # noqa: PLC0415
     from transformers import AutoModelForSequenceClassification  # noqa: PLC0415
@@ -63,25 +84,17 @@ def shrink(model_dir: str | Path, layers: list[int], out_dir: str | Path, comman
     if not (src / "config.json").is_file():
         raise FileNotFoundError(f"{src}: expected a model directory with config.json")
     if out.exists():
-        raise FileExistsError(f"--output-dir {out} exists; choose a new directory")
-    model = AutoModelForSequenceClassification.from_pretrained(str(src), dtype=torch.float32)
-    encoder, all_layers = _layer_list(model)
-    keep = check_layers(list(layers), len(all_layers))
-    encoder.layer = torch.nn.ModuleList([all_layers[i] for i in keep])
-    model.config.num_hidden_layers = len(keep)
+        raise FileExistsError(f"{out} exists; choose a new directory")
+    model = keep_only_layers(AutoModelForSequenceClassification.from_pretrained(str(src), dtype=torch.float32), layers)
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
-    model.save_pretrained(str(partial))
-    for name in _TOKENIZER_FILES:
-        if (src / name).is_file():
-            shutil.copy2(src / name, partial / name)
-    # The chain that made it, so the student's card can say how to rebuild it (train reads "reproduce").
-    reproduce = []
-    if (src / META_FILE).is_file():
-        reproduce = json.loads((src / META_FILE).read_text("utf-8")).get("reproduce", "").splitlines()
-    student = {"student_of": str(src), "layers_kept": keep, "teacher_layers": len(all_layers),
-               "reproduce": "\n".join([*reproduce, command] if command else reproduce)}
-    (partial / "student.json").write_text(json.dumps(student, indent=2) + "\n", encoding="utf-8")
-    partial.rename(out)
-    log.info("student: %s with layers %s of %d -> %s", src, keep, len(all_layers), out)
+    try:
+        model.save_pretrained(str(partial))
+        for name in (*_TOKENIZER_FILES, META_FILE):
+            if (src / name).is_file():
+                shutil.copy2(src / name, partial / name)
+        partial.rename(out)
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return out

@@ -125,8 +125,8 @@ def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float
     Multi-label (``labels`` are 0/1 vectors): binary cross-entropy per output, with the labels and with
     the teachers' sigmoid probabilities, averaged over the outputs.
 
-    Both terms are means over the batch; an unlabelled transfer row (label ``NO_LABEL``) adds 0 to the
-    cross-entropy, so it is taught by the teachers alone. A row whose ``teacher_probs`` are all zero
+    Both terms are means over the batch; an unlabelled transfer row (label ``NO_LABEL``, single-label
+    only) adds 0 to the cross-entropy, so it is taught by the teachers alone. A row whose ``teacher_probs`` are all zero
     (its source is not in ``teach_sources``; a teacher's sigmoid or softmax is never 0 everywhere) has
     the loss with its labels alone, at full weight.
     """
@@ -379,15 +379,11 @@ def train(
 
     base = resolve_base_model(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
-    start = base
+    model = new_model(base, settings)
     if settings.keep_layers:  # a smaller student: the base with only these layers (emotionkit.student)
-        from emotionkit.student import shrink  # noqa: PLC0415
+        from emotionkit.student import keep_only_layers  # noqa: PLC0415
 
-        start = ckpt_dir / "student-start"
-        if not start.is_dir():  # a resumed run keeps the start it began with
-            shrink(base, list(settings.keep_layers), start)
-        start = str(start)
-    model = new_model(start, settings)
+        model = keep_only_layers(model, list(settings.keep_layers))
     for ds, _ in sources:
         if not multi and ds.multi_label:
             raise ValueError(f"{ds.name} has rows with no emotion or several; train a multi-label model (--multi-label) "
@@ -583,9 +579,8 @@ def check_output_dir(out: Path, overwrite: bool) -> None:
 def _chain(model: str) -> list[str]:
     """The commands that made ``model`` when it is an emotionkit model directory (a continued or
     distilled run's card then lists the whole chain, not just its last step), one per line."""
-    # student.json: a start written by `emotionkit shrink` (emotionkit.student), which records its chain too
-    meta = next((f for f in (Path(model) / META_FILE, Path(model) / "student.json") if f.is_file()), None)
-    if meta is None:
+    meta = Path(model) / META_FILE
+    if not meta.is_file():
         return []
     return [line for line in json.loads(meta.read_text("utf-8")).get("reproduce", "").splitlines() if line.strip()]
 
