@@ -17,8 +17,11 @@ from emotionkit.data import load_dataset
 from emotionkit.evaluate import evaluate, write_json
 from emotionkit.predict import EmotionClassifier
 
+# The style sets have a test split only; stylemix and stylemix-multi (training data) a validation split only,
+# so --split validation compares models on our own registers too.
 SOURCES = {"tweets": "../shared/data/emotion", "goemotions": "../shared/data/goemotions",
-           "styleset": "data/styleset", "styleset-multi": "data/styleset-multi"}
+           "styleset": "data/styleset", "styleset-multi": "data/styleset-multi",
+           "stylemix": "data/stylemix", "stylemix-multi": "data/stylemix-multi"}
 BARS = [  # (source, metric, bar, higher is better)
     ("goemotions", "neutral_f1", 0.72, True), ("goemotions", "f1_macro", 0.67, True),
     ("tweets", "accuracy", 0.93, True), ("tweets", "f1_macro", 0.885, True), ("tweets", "emotion_free_share", 0.02, False),
