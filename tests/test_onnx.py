@@ -121,6 +121,24 @@ def test_stale_graph_is_rebuilt(model_copy, capsys):
     np.testing.assert_allclose(probs, torch_probs, atol=1e-4)
 
 
+def test_int8_graph_of_another_recipe_is_rebuilt(model_copy, monkeypatch, capsys):
+    import json
+
+    from emotionkit import onnx_engine
+
+    export_onnx(model_copy)
+    manifest = graph_dir(model_copy) / onnx_engine.MANIFEST
+    record = json.loads(manifest.read_text())
+    record["int8_recipe"] = "an older recipe"
+    manifest.write_text(json.dumps(record))
+    assert check_cache(model_copy, INT8).startswith("stale (built by another int8 recipe)")
+    assert check_cache(model_copy, FP32) is None  # the fp32 graph does not depend on the recipe
+    EmotionClassifier.load(model_copy, engine="onnx-int8")
+    assert "another int8 recipe" in capsys.readouterr().err
+    assert check_cache(model_copy, INT8) is None
+    assert json.loads(manifest.read_text())["int8_recipe"] == onnx_engine.INT8_RECIPE
+
+
 def test_export_cli(model_copy, capsys):
     from emotionkit.cli import main
 
