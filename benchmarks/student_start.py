@@ -6,7 +6,7 @@ reads the most is the one distillation has the least to repair.
 
 Prints one JSON line per candidate and writes benchmarks/results/student-start-<time>.json
 (benchmarks/results/student-start-20261206.jsonl holds the lines of the run that chose the preset's
-layers, from before the script wrote its own file).
+layers, from before the script wrote its own file, and then those of the 4-layer starts, tweets only.)
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ from emotionkit.evaluate import evaluate, write_json
 from emotionkit.predict import EmotionClassifier
 from emotionkit.student import shrink
 
-CANDIDATES = ([0, 2, 4], [1, 3, 5], [0, 2, 5], [0, 1, 2], [3, 4, 5])
+CANDIDATES = ([0, 2, 4], [1, 3, 5], [0, 2, 5], [0, 1, 2], [3, 4, 5],  # 3-layer students
+              [0, 2, 4, 5], [0, 1, 3, 5], [0, 2, 3, 5], [1, 2, 4, 5])  # 4-layer students
 
 
 def main() -> None:
