@@ -1,0 +1,110 @@
+"""How high can a decision on one model's scores take GoEmotions neutral F1? Validation only.
+
+    python benchmarks/neutral_ceiling.py models/emotionkit-minilm
+
+Issue 25 asks for neutral F1 >= 0.72 on GoEmotions test, where a comment is neutral when its raters chose
+neutral and the model calls it neutral when no emotion is present. The model's scores are fixed; this asks
+what any decision on them could reach, on GoEmotions validation:
+
+* ``neutral_output``: the neutral output alone, with its F1-best threshold chosen on the same rows
+  (optimistic: it is fitted to the rows it is scored on), and its ROC AUC;
+* ``none_present``: prod(1 - p) over the six emotions, the same way;
+* ``stored``: the model's stored decision (what every surface uses);
+* ``override``: a wider family that also lets the neutral output overrule weak emotions: the six thresholds
+  moved by ``shift`` in logit space, and neutral called when the neutral output reaches ``tau`` and no emotion
+  exceeds ``m`` times its threshold. Reported: the best neutral F1 among rules that call at most 2% of the
+  validation tweets (all emotional) emotion-free, as the stored decision's rule requires, with that rule's
+  macro-F1 over the seven labels, and the best macro-F1 among the same rules.
+
+Writes benchmarks/results/neutral-ceiling-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+from sklearn.metrics import f1_score, precision_recall_curve, roc_auc_score
+
+from emotionkit.data import load_dataset
+from emotionkit.decision import NEUTRAL
+from emotionkit.evaluate import gold_matrix, write_json
+from emotionkit.predict import EmotionClassifier
+
+SHIFTS = (-0.6, -0.4, -0.2, 0.0, 0.2, 0.4)
+TAUS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+MARGINS = (1.0, 1.2, 1.5, 2.0, 3.0)
+MAX_EMOTION_FREE = 0.02
+
+
+def best_f1(gold: np.ndarray, score: np.ndarray) -> dict:
+    """F1-best threshold of one score on the rows it is fitted to, and the score's ROC AUC."""
+    p, r, t = precision_recall_curve(gold, score)
+    f = 2 * p * r / np.maximum(p + r, 1e-12)
+    i = int(f[:-1].argmax())  # the last point has no threshold
+    return {"best_f1": round(float(f[i]), 4), "threshold": round(float(t[i]), 4),
+            "roc_auc": round(float(roc_auc_score(gold, score)), 4)}
+
+
+def present(decision, scores: np.ndarray, shift: float, tau: float, margin: float) -> np.ndarray:
+    """Emotions present under the override rule (see the module docstring)."""
+    emo = decision.emotion_scores(scores).astype(np.float64)
+    base = np.array([decision.threshold(e) for e in decision.emotions])
+    limits = 1.0 / (1.0 + np.exp(-(np.log(base / (1.0 - base)) + shift)))
+    out = emo >= limits
+    overrule = (scores[:, decision.labels.index(NEUTRAL)] >= tau) & ((emo / limits).max(axis=1) < margin)
+    out[overrule] = False
+    return out
+
+
+def seven_f1(gold_emotions: np.ndarray, gold_neutral: np.ndarray, pred: np.ndarray) -> tuple[float, float]:
+    """(neutral F1, macro-F1 over the six and neutral); neutral predicted = no emotion present."""
+    gold = np.column_stack([gold_emotions, gold_neutral]).astype(int)
+    guess = np.column_stack([pred, ~pred.any(axis=1)]).astype(int)
+    f = f1_score(gold, guess, average=None, zero_division=0)
+    return float(f[-1]), float(f.mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("model")
+    args = ap.parse_args()
+    clf = EmotionClassifier.load(args.model, engine="torch")
+    decision = clf.decision
+    if not decision.multi_label or NEUTRAL not in decision.labels:
+        raise SystemExit(f"{args.model}: expected a multi-label model with a neutral output, got {list(decision.labels)}")
+    goe = load_dataset("../shared/data/goemotions", multi_label=True).split("validation")
+    tweets = load_dataset("../shared/data/emotion").split("validation")
+    scores = decision.scores(clf.logits([ex.text for ex in goe], batch_size=64))
+    tweet_scores = decision.scores(clf.logits([ex.text for ex in tweets], batch_size=64))
+    gold_emotions, gold_neutral = gold_matrix(goe, decision)
+
+    out = {"model": args.model, "split": "validation", "comments": len(goe), "tweets": len(tweets)}
+    out["neutral_output"] = best_f1(gold_neutral, scores[:, decision.labels.index(NEUTRAL)])
+    out["none_present"] = best_f1(gold_neutral, np.prod(1.0 - decision.emotion_scores(scores), axis=1))
+    neutral_f1, macro = seven_f1(gold_emotions, gold_neutral, decision.present(scores))
+    out["stored"] = {"neutral_f1": round(neutral_f1, 4), "f1_macro": round(macro, 4),
+                     "tweets_emotion_free": round(float((~decision.present(tweet_scores).any(axis=1)).mean()), 4)}
+    rules = []
+    for shift, tau, margin in itertools.product(SHIFTS, TAUS, MARGINS):
+        free = float((~present(decision, tweet_scores, shift, tau, margin).any(axis=1)).mean())
+        neutral_f1, macro = seven_f1(gold_emotions, gold_neutral, present(decision, scores, shift, tau, margin))
+        rules.append({"shift": shift, "tau": tau, "m": margin, "neutral_f1": round(neutral_f1, 4),
+                      "f1_macro": round(macro, 4), "tweets_emotion_free": round(free, 4)})
+    allowed = [r for r in rules if r["tweets_emotion_free"] <= MAX_EMOTION_FREE]
+    out["override"] = {"rules": len(rules), "allowed": len(allowed),
+                       "best_neutral_f1": max(allowed, key=lambda r: r["neutral_f1"]),
+                       "best_f1_macro": max(allowed, key=lambda r: r["f1_macro"])}
+    for key in ("neutral_output", "none_present", "stored"):
+        print(f"{key:>15}: {out[key]}")
+    print(f"{'override':>15}: best neutral F1 {out['override']['best_neutral_f1']}")
+    print(f"{'':>15}  best macro-F1 {out['override']['best_f1_macro']}")
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
+    print("written", write_json(out, Path("benchmarks/results") / f"neutral-ceiling-{stamp}.json"))
+
+
+if __name__ == "__main__":
+    main()
