@@ -178,3 +178,25 @@ def test_export_cli_writes_where_asked(model_copy, tmp_path, capsys):
     assert {p.name for p in target.iterdir()} == {FP32, INT8, MANIFEST}
     assert json.loads((target / MANIFEST).read_text()) == out
     assert not graph_dir(model_copy).exists()  # the cache is left alone
+
+
+def test_reduce_range_keeps_int8_weights_to_7_bits(model_copy, tmp_path):
+    """7-bit weights (benchmarks/int8_reduce_range.py) for CPUs without VNNI, whose u8s8 kernels saturate."""
+    import onnx
+    from onnx import numpy_helper
+
+    from emotionkit.onnx_engine import int8_nodes, quantize_int8
+
+    export_onnx(model_copy)
+    fp32 = graph_dir(model_copy) / FP32
+
+    def widest_weight(reduce_range: bool) -> int:
+        out = tmp_path / f"rr{int(reduce_range)}.onnx"
+        quantize_int8(fp32, out, model_copy, reduce_range=reduce_range)
+        graph = onnx.load(str(out)).graph
+        weights = [numpy_helper.to_array(i) for i in graph.initializer if i.data_type == onnx.TensorProto.INT8]
+        assert weights, "no int8 weights in the graph"
+        return max(int(np.abs(w.astype(np.int32)).max()) for w in weights)
+
+    assert int8_nodes(fp32)
+    assert widest_weight(True) <= 64 < widest_weight(False)

@@ -295,8 +295,9 @@ def calibration_texts() -> list[str]:
     return json.loads(raw)["texts"]
 
 
-def quantize_int8(fp32_path: Path, out_path: Path, model_dir: Path, nodes: list[str] | None = None) -> None:
-    """Write the static int8 graph of ``fp32_path`` (``INT8_RECIPE``) to ``out_path``."""
+def quantize_int8(fp32_path: Path, out_path: Path, model_dir: Path, nodes: list[str] | None = None,
+                  reduce_range: bool = False) -> None:
+    """Write the static int8 graph of ``fp32_path`` (``INT8_RECIPE``) to ``out_path``; ``reduce_range``: 7-bit weights."""
     from onnxruntime.quantization import (  # noqa: PLC0415
         CalibrationDataReader,
         CalibrationMethod,
@@ -324,7 +325,7 @@ def quantize_int8(fp32_path: Path, out_path: Path, model_dir: Path, nodes: list[
     quantize_static(str(fp32_path), str(out_path), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                     activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                     nodes_to_quantize=nodes if nodes is not None else int8_nodes(fp32_path),
-                    calibrate_method=CalibrationMethod.MinMax)
+                    calibrate_method=CalibrationMethod.MinMax, reduce_range=reduce_range)
 
 
 def int8_refusal(model_dir: str | Path) -> str | None:
