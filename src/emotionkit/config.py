@@ -213,6 +213,15 @@ class TrainConfig:
         ),
     )
 
+    single_label_negatives: float = field(
+        default=1.0,
+        metadata=_doc(
+            "Multi-label models: the loss weight of a single-label row's other emotions (a tweet labelled joy "
+            "names one emotion; it does not say that fear is absent). 1: they count as absent, as before; "
+            "below 1: partly unknown. The row's own emotion and its neutral output keep weight 1."
+        ),
+    )
+
     def __post_init__(self) -> None:
         for name in ("data", "extra_test", "teachers", "teach_sources", "transfer"):
             if isinstance(getattr(self, name), str):
@@ -228,7 +237,7 @@ class TrainConfig:
         if self.teach_sources and not self.teachers:
             raise ValueError(f"teach_sources {list(self.teach_sources)} names sources for teachers to teach; no teachers given")
         for name in ("learning_rate", "epochs", "warmup_ratio", "weight_decay", "label_smoothing", "distill_alpha",
-                     "distill_temperature"):
+                     "distill_temperature", "single_label_negatives"):
             if not _finite_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "seed", "data_seed", "max_steps",
@@ -255,6 +264,7 @@ class TrainConfig:
             "partial_labels": isinstance(self.partial_labels, bool),
             "distill_alpha": 0 <= self.distill_alpha <= 1,
             "distill_temperature": self.distill_temperature > 0,
+            "single_label_negatives": 0 <= self.single_label_negatives <= 1,
         }
         expected = {
             "learning_rate": "a float in (0, 1)",
@@ -276,6 +286,7 @@ class TrainConfig:
             "partial_labels": "true or false",
             "distill_alpha": "in [0, 1]",
             "distill_temperature": "> 0",
+            "single_label_negatives": "in [0, 1]",
         }
         for name, ok in checks.items():
             if not ok:

@@ -39,11 +39,25 @@ def training_target(ex: Example, settings: ModelSettings) -> int | list[float]:
     return vector
 
 
+def loss_weights(ex: Example, negatives: float) -> list[float]:
+    """A multi-label training row's loss weight per output (the six, then neutral): a single-label row's
+    other emotions get ``negatives``, since its one label does not say they are absent; its own emotion and
+    neutral (a single-label row is emotional) keep 1, as does every output of a multi-label row."""
+    weights = [1.0] * (len(LABELS) + 1)
+    if ex.labels is None:
+        weights[: len(LABELS)] = [float(negatives)] * len(LABELS)
+        weights[ex.label] = 1.0
+    return weights
+
+
 def check_head_settings(settings: ModelSettings, config: TrainConfig) -> None:
     """What a multi-label model cannot be trained with: label smoothing (a cross-entropy idea), the
     partial-label rule and a transfer set (GoEmotions is read whole: no comment is left out to transfer).
     Its teachers must be multi-label models with the same outputs (checked when they are loaded)."""
     if not settings.multi_label:
+        if config.single_label_negatives != 1:
+            raise ValueError("single_label_negatives weighs a multi-label model's outputs; a single-label model trains "
+                             f"with a softmax over its labels, got {config.single_label_negatives!r}")
         return
     clashes = {"label_smoothing": config.label_smoothing != 0, "partial_labels": bool(config.partial_labels),
                "transfer": bool(config.transfer)}

@@ -23,15 +23,15 @@ from emotionkit.config import ModelSettings, TrainConfig, cache_dir, parse_data_
 from emotionkit.data import DataError, Dataset, Example, load_dataset, read_texts, with_partial_labels
 from emotionkit.decision import Decision, softmax
 from emotionkit.evaluate import plot_confusion_matrix, plot_reliability, plot_training_curve, score_examples, write_json
-from emotionkit.head import check_head_settings, new_model, output_labels, training_target
+from emotionkit.head import check_head_settings, loss_weights, new_model, output_labels, training_target
 from emotionkit.labels import LABELS
+from emotionkit.losses import NO_LABEL, distill_loss, weighted_bce
 from emotionkit.textnorm import normalize
 
 log = logging.getLogger(__name__)
 
 META_FILE = "emotionkit.json"  # our one small file beside the Hugging Face ones
 SELECTION_RULE = "mean over the training sources of validation macro-F1"
-NO_LABEL = -100  # the label of a transfer-set row: the Trainer's and cross_entropy's ignore index
 
 
 class _Encoded:
@@ -47,13 +47,18 @@ class _Encoded:
         return self.rows[i]
 
 
-def _encode(tokenizer, examples: list[Example], settings: ModelSettings, soft_targets: np.ndarray | None = None) -> _Encoded:
+def _encode(tokenizer, examples: list[Example], settings: ModelSettings, soft_targets: np.ndarray | None = None,
+            negatives: float = 1.0) -> _Encoded:
+    """Token ids and targets of ``examples``; ``negatives`` < 1: rows carry per-output loss weights (``loss_weights``)."""
     texts = [normalize(ex.text, settings.normalize) for ex in examples]
     enc = tokenizer(texts, truncation=True, max_length=settings.max_length)
     rows = [
         {"input_ids": ids, "attention_mask": mask, "labels": training_target(ex, settings)}
         for ids, mask, ex in zip(enc["input_ids"], enc["attention_mask"], examples, strict=True)
     ]
+    if settings.multi_label and negatives < 1:
+        for row, ex in zip(rows, examples, strict=True):
+            row["label_weights"] = loss_weights(ex, negatives)
     if soft_targets is not None:
         for row, target in zip(rows, soft_targets.tolist(), strict=True):
             row["teacher_probs"] = target
@@ -115,32 +120,6 @@ def _teacher_logits(clf, texts: list[str]) -> np.ndarray:
         np.savez(partial, texts=texts_json, logits=np.stack(list(known.values())))
         os.replace(partial, file)
     return np.stack([known[t] for t in texts])
-
-
-def distill_loss(logits, labels, teacher_probs, alpha: float, temperature: float, label_smoothing: float = 0.0):
-    """Knowledge-distillation loss (Hinton et al., 2015): ``(1 - alpha)`` x the loss with the labels
-    plus ``alpha`` x T^2 x the loss with the teachers' probabilities, both softened by temperature T.
-
-    Single-label (``labels`` are class ids): cross-entropy, and KL(teacher || student) of the softmax.
-    Multi-label (``labels`` are 0/1 vectors): binary cross-entropy per output, with the labels and with
-    the teachers' sigmoid probabilities, averaged over the outputs.
-
-    Both terms are means over the batch; an unlabelled transfer row (label ``NO_LABEL``, single-label
-    only) adds 0 to the cross-entropy, so it is taught by the teachers alone. A row whose ``teacher_probs`` are all zero
-    (its source is not in ``teach_sources``; a teacher's sigmoid or softmax is never 0 everywhere) has
-    the loss with its labels alone, at full weight.
-    """
-    import torch.nn.functional as F  # noqa: N812, PLC0415
-
-    if labels.dim() == 2:  # multi-label: 0/1 targets per output
-        hard = F.binary_cross_entropy_with_logits(logits, labels.to(logits.dtype), reduction="none").mean(-1)
-        soft = F.binary_cross_entropy_with_logits(logits / temperature, teacher_probs, reduction="none").mean(-1)
-    else:
-        hard = F.cross_entropy(logits, labels, label_smoothing=label_smoothing, reduction="none", ignore_index=NO_LABEL)
-        # [batch]: KL per row; a row no teacher taught carries all-zero targets, so its KL is 0.
-        soft = F.kl_div(F.log_softmax(logits / temperature, dim=-1), teacher_probs, reduction="none").sum(-1)
-    share = alpha * (teacher_probs.sum(-1) > 0).to(logits.dtype)  # [batch]: alpha if taught, 0 if not
-    return ((1 - share) * hard + share * temperature**2 * soft).mean()
 
 
 def _weighted(rows: list, weight: float, rng: random.Random) -> list:
@@ -234,23 +213,31 @@ def _make_trainer_class():
     class MultiSourceTrainer(Trainer):
         """Evaluates every validation source separately and adds one selection score."""
 
-        def __init__(self, *args, eval_sources: dict, source_metrics: dict, distill: dict | None = None, **kwargs):
+        def __init__(self, *args, eval_sources: dict, source_metrics: dict, distill: dict | None = None,
+                     weighted: bool = False, **kwargs):
             super().__init__(*args, **kwargs)
             self.eval_sources = eval_sources
             self.source_metrics = source_metrics
             self.distill = distill  # alpha, temperature, label_smoothing; rows then carry teacher_probs
-            if distill:
-                self.loss_is_scaled_for_ga = False  # distill_loss is a per-batch mean
+            if distill or weighted:  # training rows may carry label_weights
+                self.loss_is_scaled_for_ga = False  # distill_loss and weighted_bce are per-batch means
 
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             teacher = inputs.pop("teacher_probs", None)
+            weights = inputs.pop("label_weights", None)
             if teacher is None:  # plain fine-tuning, and evaluation
                 if self.distill and model.training:
                     raise RuntimeError("distilling, but a training batch came without the teachers' probabilities")
-                return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                if weights is None:
+                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+                labels = inputs.pop("labels")
+                outputs = model(**inputs)
+                loss = weighted_bce(outputs.logits, labels, weights).mean()
+                return (loss, outputs) if return_outputs else loss
             labels = inputs.pop("labels")
             outputs = model(**inputs)
-            loss = distill_loss(outputs.logits, labels, teacher.to(outputs.logits.dtype), **self.distill)
+            loss = distill_loss(outputs.logits, labels, teacher.to(outputs.logits.dtype), label_weights=weights,
+                                **self.distill)
             return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
@@ -404,7 +391,7 @@ def train(
         soft = np.zeros((len(train_rows), len(output_labels(settings))))  # all zero: the row learns from its label alone
         soft[taught] = teacher_targets(config.teachers, [ex.text for ex, t in zip(train_rows, taught, strict=True) if t],
                                        config.distill_temperature, output_labels(settings), multi)
-    train_data = _encode(tokenizer, train_rows, settings, soft)
+    train_data = _encode(tokenizer, train_rows, settings, soft, config.single_label_negatives)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
     decision = Decision(output_labels(settings), multi_label=multi)  # thresholds 0.5 until calibration
     source_metrics = {ds.name: _SourceMetrics(ds.split("validation"), decision) for ds, _ in sources}
@@ -456,6 +443,7 @@ def train(
         source_metrics=source_metrics,
         distill={"alpha": config.distill_alpha, "temperature": config.distill_temperature,
                  "label_smoothing": config.label_smoothing} if config.teachers else None,
+        weighted=settings.multi_label and config.single_label_negatives < 1,
         callbacks=callbacks,
     )
     if not resume:
@@ -549,8 +537,11 @@ def check_run_settings(ckpt_dir: Path, settings: ModelSettings, config: TrainCon
         log.warning("%s has no %s (a run from an older emotionkit): its settings cannot be checked", ckpt_dir, RUN_FILE)
         return
     started = json.loads(path.read_text("utf-8"))
-    changed = [f"{part}.{key}: {started[part].get(key)!r} then, {value!r} now"
-               for part in ("model", "train") for key, value in current[part].items() if started[part].get(key) != value]
+    # A setting added later (single_label_negatives, keep_layers) at its default equals its absence in an older run.
+    later = {"single_label_negatives": 1.0, "keep_layers": []}
+    changed = [f"{part}.{key}: {started[part].get(key, later.get(key))!r} then, {value!r} now"
+               for part in ("model", "train") for key, value in current[part].items()
+               if started[part].get(key, later.get(key)) != value]
     if changed:
         raise ValueError(f"--resume: the run in {ckpt_dir.parent} was started with other settings ({'; '.join(changed)}); "
                          "resume it with the same ones, or start over with --overwrite")
