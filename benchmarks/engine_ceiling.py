@@ -23,11 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-from int8_reduce_range import weighted_matmuls  # benchmarks/int8_reduce_range.py
 from ort_timing import time_session, tweet_inputs  # benchmarks/ort_timing.py
 
 from emotionkit.evaluate import write_json
-from emotionkit.onnx_engine import graph_dir, quantize_int8
+from emotionkit.onnx_engine import graph_dir, quantize_int8, weighted_matmuls
 from emotionkit.predict import EmotionClassifier
 
 SINGLES = 200

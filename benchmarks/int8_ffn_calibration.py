@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit.data import load_dataset
-from emotionkit.evaluate import evaluate, write_json
+from emotionkit.evaluate import score_examples, write_json
 from emotionkit.onnx_engine import FP32, INT8, OnnxEngine, graph_dir
 from emotionkit.predict import EmotionClassifier
 
@@ -36,14 +36,11 @@ HISTOGRAM_TEXTS = 128
 
 def quantize_all(fp32: Path, out: Path, model: Path, method: str, extra: dict) -> None:
     """Every weighted MatMul in QDQ int8 with the given calibration, on the packaged calibration texts."""
-    import onnx
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
 
     from emotionkit import onnx_engine
 
-    graph = onnx.load(str(fp32), load_external_data=False).graph
-    consts = {i.name for i in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
-    nodes = [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in consts]
+    nodes = onnx_engine.weighted_matmuls(fp32)
     texts = onnx_engine.calibration_texts()
     texts, size = (texts, 16) if method == "MinMax" else (texts[:HISTOGRAM_TEXTS], HISTOGRAM_TEXTS)
     tok = onnx_engine._tokenizer(model)
@@ -62,9 +59,11 @@ def quantize_all(fp32: Path, out: Path, model: Path, method: str, extra: dict) -
 def measure(clf, data: dict, texts: list[str]) -> dict:
     row, scores = {}, []
     for name, ds in data.items():
-        m = evaluate(clf, ds.split("validation"))
+        rows = ds.split("validation")
+        probs = clf.predict_proba([e.text for e in rows], batch_size=32)
+        m = score_examples(rows, probs, clf.decision)
         row[name] = {"accuracy": m["accuracy"], "f1_macro": m["f1_macro"]}
-        scores.append(clf.predict_proba([e.text for e in ds.split("validation")], batch_size=32))
+        scores.append(probs)
     clf(texts[:64])
     start = time.perf_counter()
     clf.predict_proba(texts, batch_size=32)

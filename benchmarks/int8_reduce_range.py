@@ -29,24 +29,11 @@ import numpy as np
 
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import score_examples, write_json
-from emotionkit.onnx_engine import FP32, OnnxEngine, graph_dir, int8_nodes, quantize_int8
+from emotionkit.onnx_engine import FP32, OnnxEngine, graph_dir, int8_nodes, is_ffn_output, quantize_int8, weighted_matmuls
 from emotionkit.predict import EmotionClassifier
 
 SOURCES = {"tweets": "../shared/data/emotion", "goemotions": "../shared/data/goemotions",
            "stylemix": "data/stylemix", "stylemix-multi": "data/stylemix-multi"}
-
-
-def weighted_matmuls(graph: Path) -> list[str]:
-    """Every MatMul with a constant weight (what ``int8_nodes`` starts from, nothing left out)."""
-    import onnx  # noqa: PLC0415
-
-    g = onnx.load(str(graph), load_external_data=False).graph
-    constants = {i.name for i in g.initializer} | {n.output[0] for n in g.node if n.op_type == "Constant"}
-    return [n.name for n in g.node if n.op_type == "MatMul" and n.input[1] in constants]
-
-
-def is_ffn_out(name: str) -> bool:
-    return "/output/dense/" in name and "/attention/" not in name
 
 
 def score_graphs(clf, graphs: dict, data: dict, reduce_range: dict | None = None) -> dict:
@@ -91,7 +78,7 @@ def main() -> None:
     variants = {  # name -> (nodes, 7-bit weights)
         "shipped recipe (8-bit)": (int8_nodes(fp32), False),
         "shipped nodes, 7-bit": (int8_nodes(fp32), True),
-        "all but FFN out, 7-bit": ([n for n in every if not is_ffn_out(n)], True),
+        "all but FFN out, 7-bit": ([n for n in every if not is_ffn_output(n)], True),
         "all, 7-bit": (every, True),
         "all, 8-bit": (every, False),
     }

@@ -27,12 +27,22 @@ from pathlib import Path
 import numpy as np
 import onnx
 import onnxruntime as ort
-from int8_reduce_range import SOURCES, is_ffn_out, score_graphs, weighted_matmuls  # benchmarks/int8_reduce_range.py
+from int8_reduce_range import SOURCES, score_graphs  # benchmarks/int8_reduce_range.py
 from onnx import helper, numpy_helper
 
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import write_json
-from emotionkit.onnx_engine import FP32, _encode, _tokenizer, calibration_texts, graph_dir, int8_nodes, quantize_int8
+from emotionkit.onnx_engine import (
+    FP32,
+    _encode,
+    _tokenizer,
+    calibration_texts,
+    graph_dir,
+    int8_nodes,
+    is_ffn_output,
+    quantize_int8,
+    weighted_matmuls,
+)
 from emotionkit.predict import EmotionClassifier
 
 
@@ -58,7 +68,7 @@ def smooth(graph_path: Path, out_path: Path, model: Path, alpha: float) -> None:
     """Write ``graph_path`` with every feed-forward output MatMul's input divided by s and its weight rows times s."""
     proto = onnx.load(str(graph_path))
     inits = {i.name: i for i in proto.graph.initializer}
-    targets = [n for n in proto.graph.node if n.op_type == "MatMul" and n.input[1] in inits and is_ffn_out(n.name)]
+    targets = [n for n in proto.graph.node if n.op_type == "MatMul" and n.input[1] in inits and is_ffn_output(n.name)]
     amax = channel_maxima(graph_path, [n.input[0] for n in targets], model)
     new_nodes = []
     for node in proto.graph.node:

@@ -273,18 +273,26 @@ INT8_RECIPE = ("static QDQ (ONNX Runtime quantize_static): the MatMuls with cons
 CALIBRATION_BATCH = 16
 
 
-def int8_nodes(graph_path: Path) -> list[str]:
-    """The MatMul nodes the int8 graph quantizes: those with a constant weight input, except each layer's
-    feed-forward output projection (``.../output/dense/MatMul``, not the attention output's): static ranges of
-    its post-GELU input cost accuracy (benchmarks/int8_ffn_calibration.py); and except the first layer's
-    (``layer.0/``): its error reaches every later layer, and keeping it fp32 brought the validation sets
-    closest to the fp32 graph (benchmarks/int8_keep_fp32.py)."""
+def weighted_matmuls(graph_path: Path) -> list[str]:
+    """The MatMul nodes of a graph whose second input is a constant weight (what int8 can quantize)."""
     import onnx  # noqa: PLC0415
 
     graph = onnx.load(str(graph_path), load_external_data=False).graph
     constants = {i.name for i in graph.initializer} | {n.output[0] for n in graph.node if n.op_type == "Constant"}
-    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants
-            and not ("/output/dense/" in n.name and "/attention/" not in n.name) and "layer.0/" not in n.name]
+    return [n.name for n in graph.node if n.op_type == "MatMul" and n.input[1] in constants]
+
+
+def is_ffn_output(node_name: str) -> bool:
+    """A layer's feed-forward output projection (``.../output/dense/MatMul``), not the attention output's."""
+    return "/output/dense/" in node_name and "/attention/" not in node_name
+
+
+def int8_nodes(graph_path: Path) -> list[str]:
+    """The MatMul nodes the int8 graph quantizes: the weighted ones, except each layer's feed-forward output
+    projection: static ranges of its post-GELU input cost accuracy (benchmarks/int8_ffn_calibration.py); and
+    except the first layer's (``layer.0/``): its error reaches every later layer, and keeping it fp32 brought
+    the validation sets closest to the fp32 graph (benchmarks/int8_keep_fp32.py)."""
+    return [n for n in weighted_matmuls(graph_path) if not is_ffn_output(n) and "layer.0/" not in n]
 
 
 def calibration_texts() -> list[str]:
