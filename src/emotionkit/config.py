@@ -213,6 +213,15 @@ class TrainConfig:
         ),
     )
 
+    distill_hidden: float = field(
+        default=0.0,
+        metadata=_doc(
+            "A student cut from one teacher (keep_layers): weight of the loss that pulls each kept layer's "
+            "output toward the teacher layer it was cut from (1 - cosine per token), added to the distillation "
+            "loss. 0: the teacher's scores alone, as before."
+        ),
+    )
+
     single_label_negatives: float = field(
         default=1.0,
         metadata=_doc(
@@ -237,7 +246,7 @@ class TrainConfig:
         if self.teach_sources and not self.teachers:
             raise ValueError(f"teach_sources {list(self.teach_sources)} names sources for teachers to teach; no teachers given")
         for name in ("learning_rate", "epochs", "warmup_ratio", "weight_decay", "label_smoothing", "distill_alpha",
-                     "distill_temperature", "single_label_negatives"):
+                     "distill_temperature", "single_label_negatives", "distill_hidden"):
             if not _finite_number(getattr(self, name)):
                 raise ValueError(f"{name} must be a finite number, got {getattr(self, name)!r}")
         for name in ("batch_size", "eval_batch_size", "gradient_accumulation_steps", "seed", "data_seed", "max_steps",
@@ -265,6 +274,7 @@ class TrainConfig:
             "distill_alpha": 0 <= self.distill_alpha <= 1,
             "distill_temperature": self.distill_temperature > 0,
             "single_label_negatives": 0 <= self.single_label_negatives <= 1,
+            "distill_hidden": self.distill_hidden >= 0 and (self.distill_hidden == 0 or bool(self.teachers)),
         }
         expected = {
             "learning_rate": "a float in (0, 1)",
@@ -287,6 +297,7 @@ class TrainConfig:
             "distill_alpha": "in [0, 1]",
             "distill_temperature": "> 0",
             "single_label_negatives": "in [0, 1]",
+            "distill_hidden": ">= 0, and 0 without teachers (it learns from a teacher's layers)",
         }
         for name, ok in checks.items():
             if not ok:

@@ -24,6 +24,7 @@ from emotionkit.data import DataError, Dataset, Example, load_dataset, read_text
 from emotionkit.decision import Decision, softmax
 from emotionkit.evaluate import plot_confusion_matrix, plot_reliability, plot_training_curve, score_examples, write_json
 from emotionkit.head import check_head_settings, loss_weights, new_model, output_labels, training_target
+from emotionkit.hidden_distill import HiddenTeacher, check_hidden_settings
 from emotionkit.labels import LABELS
 from emotionkit.losses import NO_LABEL, distill_loss, weighted_bce
 from emotionkit.textnorm import normalize
@@ -214,11 +215,12 @@ def _make_trainer_class():
         """Evaluates every validation source separately and adds one selection score."""
 
         def __init__(self, *args, eval_sources: dict, source_metrics: dict, distill: dict | None = None,
-                     weighted: bool = False, **kwargs):
+                     weighted: bool = False, hidden=None, hidden_weight: float = 0.0, **kwargs):
             super().__init__(*args, **kwargs)
             self.eval_sources = eval_sources
             self.source_metrics = source_metrics
             self.distill = distill  # alpha, temperature, label_smoothing; rows then carry teacher_probs
+            self.hidden, self.hidden_weight = hidden, hidden_weight  # a HiddenTeacher (emotionkit.hidden_distill)
             if distill or weighted:  # training rows may carry label_weights
                 self.loss_is_scaled_for_ga = False  # distill_loss and weighted_bce are per-batch means
 
@@ -235,9 +237,12 @@ def _make_trainer_class():
                 loss = weighted_bce(outputs.logits, labels, weights).mean()
                 return (loss, outputs) if return_outputs else loss
             labels = inputs.pop("labels")
-            outputs = model(**inputs)
+            layers = self.hidden is not None and model.training
+            outputs = model(**inputs, output_hidden_states=layers)
             loss = distill_loss(outputs.logits, labels, teacher.to(outputs.logits.dtype), label_weights=weights,
                                 **self.distill)
+            if layers:
+                loss = loss + self.hidden_weight * self.hidden.loss(outputs.hidden_states, inputs)
             return (loss, outputs) if return_outputs else loss
 
         def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
@@ -346,6 +351,7 @@ def train(
     if resume:
         check_run_settings(ckpt_dir, settings, config)
     check_head_settings(settings, config)
+    check_hidden_settings(settings.keep_layers, config.teachers, config.distill_hidden)
     set_seed(config.seed)
 
     multi = settings.multi_label
@@ -371,6 +377,7 @@ def train(
         from emotionkit.student import keep_only_layers  # noqa: PLC0415
 
         model = keep_only_layers(model, list(settings.keep_layers))
+    hidden = HiddenTeacher(config.teachers[0], settings.keep_layers, model.config) if config.distill_hidden else None
     for ds, _ in sources:
         if not multi and ds.multi_label:
             raise ValueError(f"{ds.name} has rows with no emotion or several; train a multi-label model (--multi-label) "
@@ -444,6 +451,8 @@ def train(
         distill={"alpha": config.distill_alpha, "temperature": config.distill_temperature,
                  "label_smoothing": config.label_smoothing} if config.teachers else None,
         weighted=settings.multi_label and config.single_label_negatives < 1,
+        hidden=hidden,
+        hidden_weight=config.distill_hidden,
         callbacks=callbacks,
     )
     if not resume:
@@ -537,8 +546,9 @@ def check_run_settings(ckpt_dir: Path, settings: ModelSettings, config: TrainCon
         log.warning("%s has no %s (a run from an older emotionkit): its settings cannot be checked", ckpt_dir, RUN_FILE)
         return
     started = json.loads(path.read_text("utf-8"))
-    # A setting added later (single_label_negatives, keep_layers) at its default equals its absence in an older run.
-    later = {"single_label_negatives": 1.0, "keep_layers": []}
+    # A setting added later (single_label_negatives, keep_layers, distill_hidden) at its default equals its
+    # absence in an older run.
+    later = {"single_label_negatives": 1.0, "keep_layers": [], "distill_hidden": 0.0}
     changed = [f"{part}.{key}: {started[part].get(key, later.get(key))!r} then, {value!r} now"
                for part in ("model", "train") for key, value in current[part].items()
                if started[part].get(key, later.get(key)) != value]

@@ -1,0 +1,90 @@
+"""Hidden-state distillation: a student cut from its teacher learns each kept layer's output from the
+teacher layer it was cut from, beside the teacher's scores.
+
+A student made by :mod:`emotionkit.student` keeps some of its teacher's layers; the scores-only loss
+(:func:`emotionkit.losses.distill_loss`) tells it what to answer, not how the missing layers carried
+each token's representation. This adds, per kept layer ``j`` (the teacher's layer ``keep_layers[j]``),
+one minus the cosine between the student's and the teacher's output for every real token, averaged
+over tokens and layers: DistilBERT's cosine loss on hidden states (Sanh et al., 2019), taken to every
+kept layer as TinyBERT does (Jiao et al., 2020). The teacher runs beside the student on the same
+token ids, so it must share the student's tokenizer and width, which a student cut from it does.
+
+    emotionkit train --preset emotionkit-student --distill-hidden 1.0
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+
+def check_hidden_settings(keep_layers: tuple[int, ...], teachers: tuple[str, ...], weight: float) -> None:
+    """What hidden-state distillation needs: one teacher, and the layers the student keeps of it."""
+    if weight == 0:
+        return
+    if len(teachers) != 1:
+        raise ValueError(f"distill_hidden: expected one teacher whose layers the student keeps, got {list(teachers)}")
+    if not keep_layers:
+        raise ValueError("distill_hidden: expected keep_layers (which of the teacher's layers the student keeps, "
+                         "so each can learn from the layer it was cut from), got none")
+
+
+def layer_pairs(keep_layers: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:
+    """Which hidden states to match, as (student, teacher) indices into ``output_hidden_states``
+    (index 0 is the embeddings, so layer ``i``'s output is ``i + 1``).
+
+    >>> layer_pairs([0, 2, 5])
+    [(1, 1), (2, 3), (3, 6)]
+    """
+    return [(j + 1, layer + 1) for j, layer in enumerate(keep_layers)]
+
+
+def hidden_loss(student_states, teacher_states, pairs: list[tuple[int, int]], attention_mask):
+    """Mean over ``pairs`` of one minus the cosine between the student's and the teacher's hidden state,
+    averaged over the real tokens (``attention_mask`` 1); padding adds nothing."""
+    import torch.nn.functional as F  # noqa: N812, PLC0415
+
+    mask = attention_mask.to(student_states[0].dtype)
+    total = 0.0
+    for s, t in pairs:
+        cos = F.cosine_similarity(student_states[s], teacher_states[t].to(student_states[s].dtype), dim=-1)
+        total = total + ((1 - cos) * mask).sum() / mask.sum().clamp(min=1)
+    return total / len(pairs)
+
+
+class HiddenTeacher:
+    """The teacher's encoder, frozen, run on a student's batch for :func:`hidden_loss`."""
+
+    def __init__(self, teacher: str | Path, keep_layers: tuple[int, ...], student_config):
+        import torch  # noqa: PLC0415
+        from transformers import AutoModel  # noqa: PLC0415
+
+        self.model = AutoModel.from_pretrained(str(teacher), dtype=torch.float32)
+        config = self.model.config
+        clashes = [f"{name} {getattr(config, name, None)} (student {getattr(student_config, name, None)})"
+                   for name in ("hidden_size", "vocab_size")
+                   if getattr(config, name, None) != getattr(student_config, name, None)]
+        if clashes:
+            raise ValueError(f"distill_hidden: the teacher {teacher} must share the student's tokenizer and width; "
+                             f"it has {', '.join(clashes)}")
+        if max(keep_layers) >= config.num_hidden_layers:
+            raise ValueError(f"distill_hidden: keep_layers {list(keep_layers)} name layers the teacher {teacher} "
+                             f"does not have (it has {config.num_hidden_layers})")
+        self.model.eval().requires_grad_(False)
+        self.pairs = layer_pairs(keep_layers)
+        log.info("hidden-state distillation: student layers %s learn from the teacher's layers %s",
+                 [s - 1 for s, _ in self.pairs], [t - 1 for _, t in self.pairs])
+
+    def loss(self, student_states, inputs: dict):
+        """:func:`hidden_loss` of the student's hidden states against the teacher's on the same ``inputs``."""
+        import torch  # noqa: PLC0415
+
+        device = student_states[0].device
+        if next(self.model.parameters()).device != device:
+            self.model.to(device)
+        feed = {k: inputs[k] for k in ("input_ids", "attention_mask", "token_type_ids") if k in inputs}
+        with torch.no_grad():
+            states = self.model(**feed, output_hidden_states=True).hidden_states
+        return hidden_loss(student_states, states, self.pairs, inputs["attention_mask"])
