@@ -68,15 +68,16 @@ def test_a_run_started_before_the_setting_existed_resumes(tmp_path):
 @pytest.mark.slow
 def test_training_uses_the_weights(tiny_models, tiny_data, tiny_multi_data, tmp_path, monkeypatch):
     from emotionkit import train as train_module
+    from emotionkit import trainer as trainer_module
 
     seen = []
-    real = train_module.weighted_bce
+    real = trainer_module.weighted_bce
 
     def spy(logits, labels, weights=None):
         seen.append(None if weights is None else sorted({round(float(w), 4) for w in weights.flatten()}))
         return real(logits, labels, weights)
 
-    monkeypatch.setattr(train_module, "weighted_bce", spy)
+    monkeypatch.setattr(trainer_module, "weighted_bce", spy)
     out = train_module.train(
         ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True),
         TrainConfig(data=(str(tiny_data), str(tiny_multi_data)), output_dir=str(tmp_path / "model"), epochs=1,

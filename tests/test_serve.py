@@ -172,8 +172,20 @@ def test_info_docs_page(server):
     assert info["labels"] == list(LABELS) and info["engine"] == "torch-float32"
     assert "test_metrics" in info and info["test_metrics"]
     assert httpx.get(server.url + "/docs").status_code == 200
-    assert "/predict" in httpx.get(server.url + "/openapi.json").json()["paths"]
+    api = httpx.get(server.url + "/openapi.json").json()
+    assert "/predict" in api["paths"]
+    assert api["info"]["description"] == "English emotion classification, one of " + ", ".join(LABELS) + " per text."
     assert "Classify" in httpx.get(server.url + "/").text
+
+
+def test_api_docs_say_a_multi_label_model_may_find_several_or_none(trained_tiny_multi):
+    from emotionkit.predict import EmotionClassifier
+    from emotionkit.serve import create_app
+
+    app = create_app(EmotionClassifier.load(trained_tiny_multi, engine="torch"))
+    description = app.openapi()["info"]["description"]
+    assert description.startswith("English emotion classification: each of sadness, joy, love, anger, fear, surprise")
+    assert "several, or none ('neutral')" in description
 
 
 def test_classify_file_csv(server):

@@ -13,7 +13,7 @@ def test_multi_label_distill_loss_is_bce_with_labels_and_teacher():
     import torch
     import torch.nn.functional as F
 
-    from emotionkit.train import distill_loss
+    from emotionkit.losses import distill_loss
 
     torch.manual_seed(0)
     logits = torch.randn(4, 7)

@@ -143,7 +143,7 @@ def test_distill_loss_is_cross_entropy_plus_scaled_kl():
     import torch
     import torch.nn.functional as F
 
-    from emotionkit.train import distill_loss
+    from emotionkit.losses import distill_loss
 
     torch.manual_seed(0)
     logits, labels = torch.randn(4, 6), torch.tensor([0, 3, 5, 1])
@@ -161,7 +161,7 @@ def test_distill_loss_gives_unlabelled_rows_only_the_teachers_term():
     import torch
     import torch.nn.functional as F
 
-    from emotionkit.train import NO_LABEL, distill_loss
+    from emotionkit.losses import NO_LABEL, distill_loss
 
     torch.manual_seed(0)
     logits = torch.randn(4, 6)
@@ -180,7 +180,7 @@ def test_distill_loss_gives_untaught_rows_the_cross_entropy_alone():
     import torch
     import torch.nn.functional as F
 
-    from emotionkit.train import distill_loss
+    from emotionkit.losses import distill_loss
 
     torch.manual_seed(0)
     logits, labels = torch.randn(4, 6), torch.tensor([0, 3, 5, 1])
@@ -443,7 +443,7 @@ def test_the_card_says_how_rows_were_sampled_and_batched(trained_tiny, tmp_path)
 
 def test_an_epoch_without_a_logged_loss_is_null_not_nan(tmp_path):
     from emotionkit.evaluate import plot_training_curve
-    from emotionkit.train import epoch_log
+    from emotionkit.trainer import epoch_log
 
     evaluation = {"eval_a_ce_loss": 0.5, "eval_a_accuracy": 0.8, "eval_a_f1_macro": 0.7, "eval_a_f1_weighted": 0.75}
     rows = epoch_log([{**evaluation, "epoch": 1.0, "step": 5}, {"loss": 0.9, "step": 8},

@@ -268,9 +268,8 @@ def _check_explain(body: object, settings: ServeSettings, labels: list[str]) -> 
 def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = None):
     """The FastAPI app around one loaded classifier."""
     try:
-        from fastapi import FastAPI, Request  # noqa: PLC0415
-        from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response  # noqa: PLC0415
-        from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest  # noqa: PLC0415
+        from fastapi import FastAPI  # noqa: PLC0415
+        from prometheus_client import CollectorRegistry  # noqa: PLC0415
     except ImportError:
         raise ImportError(
             "the HTTP service needs fastapi, uvicorn and prometheus-client: pip install 'emotionkit[serve]'"
@@ -292,67 +291,90 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         yield
         await batcher.stop()
 
-    app = FastAPI(
-        title="emotionkit",
-        version=info["emotionkit_version"],
-        description="Six-way English emotion classification (sadness, joy, love, anger, fear, surprise).",
-        lifespan=lifespan,
-    )
-
-    def error(status: int, message: str, kind: str = "Validation") -> JSONResponse:
-        return JSONResponse({"error": message, "error_type": kind}, status_code=status)
-
-    class CountAndTime:
-        """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs ~1 ms a request):
-        counts requests by path and status, times them, turns a crash into a JSON 500."""
-
-        def __init__(self, app):
-            self.app = app
-
-        async def __call__(self, scope, receive, send):
-            if scope["type"] != "http":
-                return await self.app(scope, receive, send)
-            start, status = time.perf_counter(), [500]
-            started = [False]
-
-            async def send_wrapper(message):
-                if message["type"] == "http.response.start":
-                    status[0], started[0] = message["status"], True
-                await send(message)
-
-            try:
-                await self.app(scope, receive, send_wrapper)
-            except Exception:  # an unexpected bug: answer 500 with JSON, keep serving
-                log.exception("unhandled error on %s", scope.get("path"))
-                if not started[0]:
-                    await error(500, "internal error", "Backend")(scope, receive, send)
-            path = scope.get("path") if scope.get("path") in _KNOWN_PATHS else "other"
-            metrics["requests"].labels(path, str(status[0])).inc()
-            metrics["latency"].labels(path).observe(time.perf_counter() - start)
-
+    app = FastAPI(title="emotionkit", version=info["emotionkit_version"], description=_description(classifier),
+                  lifespan=lifespan)
     if settings.api_key:  # added before CountAndTime, so it runs inside it: 401s are counted like any status
         app.add_middleware(BearerAuth, api_key=settings.api_key)
         document_bearer(app)
-    app.add_middleware(CountAndTime)
-
-    async def read_body(request: Request, limit: int) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, f"request body of {declared} bytes is over the maximum of {limit}", "Overloaded")
-        body = bytearray()
-        async for chunk in request.stream():
-            body.extend(chunk)
-            if len(body) > limit:
-                raise ApiError(413, f"request body is over the maximum of {limit} bytes", "Overloaded")
-        return bytes(body)
+    app.add_middleware(CountAndTime, metrics=metrics)
 
     @app.exception_handler(ApiError)
-    async def api_error(request: Request, exc: ApiError):
-        return error(exc.status, exc.message, exc.kind)
+    async def api_error(request, exc: ApiError):
+        return _error(exc.status, exc.message, exc.kind)
+
+    _classify_routes(app, classifier, batcher, settings, metrics, max_tokens)
+    _service_routes(app, info, registry)
+    _report_routes(app, settings, info)
+    return app
+
+
+def _description(classifier: EmotionClassifier) -> str:
+    """What the API docs say the service does, for the model it serves."""
+    labels = ", ".join(classifier.decision.emotions)
+    if classifier.decision.multi_label:
+        return (f"English emotion classification: each of {labels} judged on its own, so a text may carry "
+                "several, or none ('neutral').")
+    return f"English emotion classification, one of {labels} per text."
+
+
+def _error(status: int, message: str, kind: str = "Validation"):
+    """The error body text-embeddings-inference answers with."""
+    from fastapi.responses import JSONResponse  # noqa: PLC0415
+
+    return JSONResponse({"error": message, "error_type": kind}, status_code=status)
+
+
+class CountAndTime:
+    """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs ~1 ms a request):
+    counts requests by path and status, times them, turns a crash into a JSON 500."""
+
+    def __init__(self, app, metrics: dict):
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        start, status = time.perf_counter(), [500]
+        started = [False]
+
+        async def send_wrapper(message):
+            if message["type"] == "http.response.start":
+                status[0], started[0] = message["status"], True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        except Exception:  # an unexpected bug: answer 500 with JSON, keep serving
+            log.exception("unhandled error on %s", scope.get("path"))
+            if not started[0]:
+                await _error(500, "internal error", "Backend")(scope, receive, send)
+        path = scope.get("path") if scope.get("path") in _KNOWN_PATHS else "other"
+        self.metrics["requests"].labels(path, str(status[0])).inc()
+        self.metrics["latency"].labels(path).observe(time.perf_counter() - start)
+
+
+async def _read_body(request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it is known to be over ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body of {declared} bytes is over the maximum of {limit}", "Overloaded")
+    body = bytearray()
+    async for chunk in request.stream():
+        body.extend(chunk)
+        if len(body) > limit:
+            raise ApiError(413, f"request body is over the maximum of {limit} bytes", "Overloaded")
+    return bytes(body)
+
+
+def _classify_routes(app, classifier: EmotionClassifier, batcher: Batcher, settings: ServeSettings, metrics: dict,
+                     max_tokens: int) -> None:
+    """The routes that read texts: /predict, /explain and /classify-file."""
+    from fastapi import Request  # noqa: PLC0415
+    from fastapi.responses import PlainTextResponse, Response  # noqa: PLC0415
 
     @app.post("/predict", summary="Classify one text or a batch (text-embeddings-inference shape)")
     async def predict(request: Request):
-        body = _json_body(await read_body(request, settings.max_body_bytes))
+        body = _json_body(await _read_body(request, settings.max_body_bytes))
         body, with_sentences = _sentences_wanted(body)
         texts, single, raw, truncate = _check_inputs(body, settings)
         if not truncate:
@@ -382,7 +404,7 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
     async def explain_route(request: Request):
         from emotionkit.explain import explain  # noqa: PLC0415
 
-        body = _json_body(await read_body(request, settings.max_body_bytes))
+        body = _json_body(await _read_body(request, settings.max_body_bytes))
         texts, single, truncate, label, method = _check_explain(body, settings, list(classifier.labels))
         if not truncate:
             _check_token_limit(classifier, texts, max_tokens)
@@ -395,6 +417,30 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
         metrics["explained"].labels(method).inc(len(texts))
         out = [r.to_dict() for r in results]
         return Response(json.dumps(out[0] if single else out), media_type="application/json")
+
+    @app.post("/classify-file", summary="Score an uploaded CSV (a 'text' column) or text file (one text per line)")
+    async def classify_file(request: Request, filename: str = "upload.csv"):
+        raw_body = await _read_body(request, settings.max_upload_bytes)
+        try:
+            content = raw_body.decode("utf-8-sig")
+        except UnicodeDecodeError as err:
+            raise ApiError(400, f"file is not valid UTF-8 (bad byte at position {err.start})") from None
+        rows, columns = _parse_upload(content, filename, score_column_names(classifier.labels))
+        texts = [r["text"] for r in rows]
+        good = [i for i, (row, t) in enumerate(zip(rows, texts, strict=True)) if t.strip() and EXTRA not in row]
+        probs = np.zeros((len(rows), len(classifier.labels)))
+        for start in range(0, len(good), settings.max_batch_texts * 4):
+            idx = good[start : start + settings.max_batch_texts * 4]
+            probs[idx] = await asyncio.to_thread(classifier.predict_proba, [texts[i] for i in idx])
+        csv_text = _scored_csv(rows, columns, probs, set(good), classifier)
+        return PlainTextResponse(csv_text, media_type="text/csv",
+                                 headers={"Content-Disposition": _attachment(f"{Path(filename).stem or 'upload'}_scored.csv")})
+
+
+def _service_routes(app, info: dict, registry) -> None:
+    """The routes about the service itself: /health, /info, /metrics, and the page at /."""
+    from fastapi.responses import HTMLResponse, Response  # noqa: PLC0415
+    from prometheus_client import CONTENT_TYPE_LATEST, generate_latest  # noqa: PLC0415
 
     @app.get("/health", summary="200 when the model answers")
     async def health():
@@ -412,29 +458,8 @@ def create_app(classifier: EmotionClassifier, settings: ServeSettings | None = N
     async def page():
         return resources.files("emotionkit.resources").joinpath("index.html").read_text("utf-8")
 
-    @app.post("/classify-file", summary="Score an uploaded CSV (a 'text' column) or text file (one text per line)")
-    async def classify_file(request: Request, filename: str = "upload.csv"):
-        raw_body = await read_body(request, settings.max_upload_bytes)
-        try:
-            content = raw_body.decode("utf-8-sig")
-        except UnicodeDecodeError as err:
-            raise ApiError(400, f"file is not valid UTF-8 (bad byte at position {err.start})") from None
-        rows, columns = _parse_upload(content, filename, score_column_names(classifier.labels))
-        texts = [r["text"] for r in rows]
-        good = [i for i, (row, t) in enumerate(zip(rows, texts, strict=True)) if t.strip() and EXTRA not in row]
-        probs = np.zeros((len(rows), len(classifier.labels)))
-        for start in range(0, len(good), settings.max_batch_texts * 4):
-            idx = good[start : start + settings.max_batch_texts * 4]
-            probs[idx] = await asyncio.to_thread(classifier.predict_proba, [texts[i] for i in idx])
-        csv_text = _scored_csv(rows, columns, probs, set(good), classifier)
-        return PlainTextResponse(csv_text, media_type="text/csv",
-                                 headers={"Content-Disposition": _attachment(f"{Path(filename).stem or 'upload'}_scored.csv")})
 
-    _report_routes(app, read_body, settings, info)
-    return app
-
-
-def _report_routes(app, read_body, settings: ServeSettings, info: dict) -> None:
+def _report_routes(app, settings: ServeSettings, info: dict) -> None:
     """``POST /report``: the emotion report (emotionkit.report) of a CSV this service scored, as chart
     figures in JSON for the page or as the HTML file; ``GET /static/plotly.min.js``: the charting
     library for the page, served from the installed plotly package (the page needs no CDN)."""
@@ -450,7 +475,7 @@ def _report_routes(app, read_body, settings: ServeSettings, info: dict) -> None:
         if format not in ("json", "html"):
             raise ApiError(422, f"format must be 'json' or 'html', got {json.dumps(format)}")
         # The scored file is the upload plus about ten score columns: allow it room to have grown.
-        body = await read_body(request, settings.max_upload_bytes * 4)
+        body = await _read_body(request, settings.max_upload_bytes * 4)
         if not facts:
             facts.update(await asyncio.to_thread(model_facts, info["model_dir"], info["engine"]))
         run = {**facts, "input": filename, "scored_at": _utc_now()}

@@ -12,7 +12,6 @@ import logging
 import os
 import random
 import shutil
-import sys
 import zipfile
 from dataclasses import asdict
 from pathlib import Path
@@ -22,12 +21,13 @@ import numpy as np
 from emotionkit.config import ModelSettings, TrainConfig, cache_dir, parse_data_spec, resolve_base_model
 from emotionkit.data import DataError, Dataset, Example, load_dataset, read_texts, with_partial_labels
 from emotionkit.decision import Decision, softmax
-from emotionkit.evaluate import plot_confusion_matrix, plot_reliability, plot_training_curve, score_examples, write_json
+from emotionkit.evaluate import plot_confusion_matrix, plot_reliability, plot_training_curve, write_json
 from emotionkit.head import check_head_settings, loss_weights, new_model, output_labels, training_target
 from emotionkit.hidden_distill import HiddenTeacher, check_hidden_settings
 from emotionkit.labels import LABELS
-from emotionkit.losses import NO_LABEL, distill_loss, weighted_bce
+from emotionkit.losses import NO_LABEL
 from emotionkit.textnorm import normalize
+from emotionkit.trainer import SourceMetrics, epoch_log, trainer_class, training_args
 
 log = logging.getLogger(__name__)
 
@@ -195,130 +195,6 @@ def transfer_rows(specs: tuple[str, ...], sources: list[Dataset], seed: int) -> 
     return out
 
 
-def _precision_args(choice: str) -> dict:
-    import torch  # noqa: PLC0415
-
-    if not torch.cuda.is_available():
-        if choice in ("fp16", "bf16"):
-            log.warning("mixed precision %s asked for, but there is no GPU: training in fp32", choice)
-        return {}
-    if choice == "auto":
-        choice = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
-    return {"bf16": choice == "bf16", "fp16": choice == "fp16"}
-
-
-def _make_trainer_class():
-    import torch  # noqa: PLC0415
-    from transformers import Trainer  # noqa: PLC0415
-
-    class MultiSourceTrainer(Trainer):
-        """Evaluates every validation source separately and adds one selection score."""
-
-        def __init__(self, *args, eval_sources: dict, source_metrics: dict, distill: dict | None = None,
-                     weighted: bool = False, hidden=None, hidden_weight: float = 0.0, **kwargs):
-            super().__init__(*args, **kwargs)
-            self.eval_sources = eval_sources
-            self.source_metrics = source_metrics
-            self.distill = distill  # alpha, temperature, label_smoothing; rows then carry teacher_probs
-            self.hidden, self.hidden_weight = hidden, hidden_weight  # a HiddenTeacher (emotionkit.hidden_distill)
-            if distill or weighted:  # training rows may carry label_weights
-                self.loss_is_scaled_for_ga = False  # distill_loss and weighted_bce are per-batch means
-
-        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
-            teacher = inputs.pop("teacher_probs", None)
-            weights = inputs.pop("label_weights", None)
-            if teacher is None:  # plain fine-tuning, and evaluation
-                if self.distill and model.training:
-                    raise RuntimeError("distilling, but a training batch came without the teachers' probabilities")
-                if weights is None:
-                    return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
-                labels = inputs.pop("labels")
-                outputs = model(**inputs)
-                loss = weighted_bce(outputs.logits, labels, weights).mean()
-                return (loss, outputs) if return_outputs else loss
-            labels = inputs.pop("labels")
-            layers = self.hidden is not None and model.training
-            outputs = model(**inputs, output_hidden_states=layers)
-            loss = distill_loss(outputs.logits, labels, teacher.to(outputs.logits.dtype), label_weights=weights,
-                                **self.distill)
-            if layers:
-                loss = loss + self.hidden_weight * self.hidden.loss(outputs.hidden_states, inputs)
-            return (loss, outputs) if return_outputs else loss
-
-        def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix="eval"):
-            if eval_dataset is not None:
-                return super().evaluate(eval_dataset, ignore_keys, metric_key_prefix)
-            merged = {}
-            for name, data in self.eval_sources.items():
-                self.compute_metrics = self.source_metrics[name]  # each source is scored by its own rows' kind
-                merged.update(super().evaluate(data, ignore_keys, f"{metric_key_prefix}_{name}"))
-            score = float(np.mean([merged[f"{metric_key_prefix}_{n}_f1_macro"] for n in self.eval_sources]))
-            merged[f"{metric_key_prefix}_selection_score"] = score
-            self.log({f"{metric_key_prefix}_selection_score": score})
-            return merged
-
-        def _get_eval_sampler(self, eval_dataset):
-            # In input order: each source's metrics read its examples (sets of emotions, kinds, styles) by position.
-            return torch.utils.data.SequentialSampler(eval_dataset)
-
-        def _get_train_sampler(self, train_dataset=None):
-            # Trainer's length-grouped sampler draws from the global RNG (seeded by ``seed``), so
-            # ``data_seed`` alone would not change the data order: give it its own generator.
-            sampler = super()._get_train_sampler(train_dataset)
-            if self.args.data_seed is not None and getattr(sampler, "generator", "absent") is None:
-                sampler.generator = torch.Generator().manual_seed(self.args.data_seed)
-            return sampler
-
-    return MultiSourceTrainer
-
-
-class _SourceMetrics:
-    """The Trainer's compute_metrics for one validation source: the same ``score_examples`` as the final
-    test, at the default decision (thresholds 0.5 until calibration chooses them)."""
-
-    def __init__(self, examples: list[Example], decision: Decision):
-        self.examples, self.decision = examples, decision
-
-    def __call__(self, eval_pred) -> dict:
-        scores = self.decision.scores(eval_pred.predictions)
-        metrics = score_examples(self.examples, scores, self.decision)
-        metrics = {k: v for k, v in metrics.items() if isinstance(v, (int, float))}  # no matrices or diagram points
-        metrics["ce_loss"] = metrics.pop("loss")  # the Trainer reports its own (smoothed) loss as "loss"
-        return metrics
-
-
-def epoch_log(log_history: list[dict], sources: list[str]) -> list[dict]:
-    """One row per evaluation: epoch, step, mean training loss since the last one, validation scores.
-
-    The Trainer logs each source's evaluation as its own entry; entries of one step are merged.
-    """
-    rows: dict[int, dict] = {}
-    losses: list[float] = []
-    for entry in log_history:
-        if "loss" in entry:
-            losses.append(entry["loss"])
-            continue
-        for s in sources:
-            if f"eval_{s}_accuracy" not in entry:
-                continue
-            row = rows.setdefault(entry["step"], {"epoch": round(entry["epoch"], 2), "step": entry["step"]})
-            if "training_loss" not in row:
-                # None (JSON null) when no loss was logged before this evaluation: NaN is not JSON.
-                row["training_loss"] = float(np.mean(losses)) if losses else None
-                losses = []
-            for key in ("ce_loss", "accuracy", "f1_macro", "f1_weighted"):
-                row[f"{s}_{key}"] = entry[f"eval_{s}_{key}"]
-    out = []
-    for row in rows.values():
-        if all(f"{s}_accuracy" in row for s in sources):
-            # Averages over sources; f1_macro is what selection uses.
-            row["validation_loss"] = float(np.mean([row[f"{s}_ce_loss"] for s in sources]))
-            row["accuracy"] = float(np.mean([row[f"{s}_accuracy"] for s in sources]))
-            row["f1_macro"] = float(np.mean([row[f"{s}_f1_macro"] for s in sources]))
-            out.append(row)
-    return out
-
-
 def train(
     settings: ModelSettings,
     config: TrainConfig,
@@ -333,13 +209,7 @@ def train(
     Returns the model directory (``config.output_dir``). A directory that already holds a trained
     model is replaced only with ``overwrite=True``; one that holds anything else is refused.
     """
-    import torch  # noqa: PLC0415
-    from transformers import (  # noqa: PLC0415
-        AutoTokenizer,
-        DataCollatorWithPadding,
-        TrainingArguments,
-        set_seed,
-    )
+    from transformers import DataCollatorWithPadding, set_seed  # noqa: PLC0415
 
     out = Path(config.output_dir)
     ckpt_dir = out / "checkpoints"
@@ -355,93 +225,22 @@ def train(
     set_seed(config.seed)
 
     multi = settings.multi_label
-    sources = [(load_dataset(path, multi_label=multi), weight) for path, weight in map(parse_data_spec, config.data)]
-    # Read now, not after training: a typo in --extra-test must not cost a finished run.
-    extra_test = [load_dataset(p, multi_label=multi) for p in config.extra_test]
-    names = [ds.name for ds, _ in sources]
-    if len(set(names)) != len(names):
-        raise ValueError(f"datasets must have distinct names, got {names}")
-    for ds, _ in sources:
-        for split in ("train", "validation"):
-            ds.split(split)  # raises a clear KeyError when a split is missing
-    if config.partial_labels:
-        if not any(ds.partial.get("train") for ds, _ in sources):
-            raise ValueError(f"partial_labels: none of the datasets {names} has train rows that the partial-label "
-                             "rule would add (only a dataset read through a label mapping, such as GoEmotions, has)")
-        sources = [(with_partial_labels(ds), weight) for ds, weight in sources]
-
-    base = resolve_base_model(settings.base_model)
-    tokenizer = AutoTokenizer.from_pretrained(base)
-    model = new_model(base, settings)
-    if settings.keep_layers:  # a smaller student: the base with only these layers (emotionkit.student)
-        from emotionkit.student import keep_only_layers  # noqa: PLC0415
-
-        model = keep_only_layers(model, list(settings.keep_layers))
-    hidden = HiddenTeacher(config.teachers[0], settings.keep_layers, model.config) if config.distill_hidden else None
-    for ds, _ in sources:
-        if not multi and ds.multi_label:
-            raise ValueError(f"{ds.name} has rows with no emotion or several; train a multi-label model (--multi-label) "
-                             "to learn from them")
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions is not None and settings.max_length > positions:
-        # A longer max_length would train, then fail on the first text that fills it.
-        raise ValueError(f"max_length {settings.max_length} is over what {settings.base_model} reads "
-                         f"(max_position_embeddings {positions})")
+    sources, extra_test = _sources(config, multi)
+    base, tokenizer, model, hidden = _model(settings, config, sources)
     data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
     transfer = transfer_rows(config.transfer, [ds for ds, _ in sources], data_seed)
     train_rows = sample_training_rows(sources, data_seed) + transfer
-    soft = None
-    if config.teachers:
-        taught = taught_rows(sources, config.teach_sources, len(transfer))
-        if len(taught) != len(train_rows):
-            raise RuntimeError(f"taught_rows gave {len(taught)} flags for {len(train_rows)} training rows")
-        soft = np.zeros((len(train_rows), len(output_labels(settings))))  # all zero: the row learns from its label alone
-        soft[taught] = teacher_targets(config.teachers, [ex.text for ex, t in zip(train_rows, taught, strict=True) if t],
-                                       config.distill_temperature, output_labels(settings), multi)
+    soft = _soft_targets(config, settings, sources, train_rows, len(transfer)) if config.teachers else None
     train_data = _encode(tokenizer, train_rows, settings, soft, config.single_label_negatives)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
     decision = Decision(output_labels(settings), multi_label=multi)  # thresholds 0.5 until calibration
-    source_metrics = {ds.name: _SourceMetrics(ds.split("validation"), decision) for ds, _ in sources}
+    source_metrics = {ds.name: SourceMetrics(ds.split("validation"), decision) for ds, _ in sources}
     mix = ", ".join(f"{ds.name} x{w}" for ds, w in sources)
     log.info("training on %d rows: %s, and %d unlabelled transfer texts", len(train_rows), mix, len(transfer))
 
-    args = TrainingArguments(
-        output_dir=str(ckpt_dir),
-        learning_rate=config.learning_rate,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.eval_batch_size,
-        gradient_accumulation_steps=config.gradient_accumulation_steps,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps,
-        warmup_steps=config.warmup_ratio,  # transformers 5: a float < 1 is a ratio of all steps
-        weight_decay=config.weight_decay,
-        label_smoothing_factor=config.label_smoothing,
-        lr_scheduler_type="linear",
-        optim="adamw_torch",
-        adam_beta1=0.9,
-        adam_beta2=0.999,
-        adam_epsilon=1e-8,
-        seed=config.seed,
-        data_seed=None if config.data_seed < 0 else config.data_seed,
-        train_sampling_strategy="group_by_length" if config.group_by_length else "random",
-        eval_strategy="epoch" if config.max_steps < 0 else "steps",
-        save_strategy="epoch" if config.max_steps < 0 else "steps",
-        eval_steps=None if config.max_steps < 0 else config.max_steps,
-        save_steps=None if config.max_steps < 0 else config.max_steps,
-        load_best_model_at_end=True,
-        metric_for_best_model="selection_score",
-        greater_is_better=True,
-        save_total_limit=2,
-        logging_steps=config.logging_steps,
-        report_to=[],
-        remove_unused_columns=False,  # keep teacher_probs, which the model's forward() does not take
-        dataloader_num_workers=config.num_workers,
-        disable_tqdm=not sys.stderr.isatty(),
-        **_precision_args(config.mixed_precision),
-    )
-    trainer = _make_trainer_class()(
+    trainer = trainer_class()(
         model=model,
-        args=args,
+        args=training_args(config, ckpt_dir),
         train_dataset=train_data,
         eval_dataset=next(iter(eval_sources.values())),  # our evaluate() scores every source
         data_collator=DataCollatorWithPadding(tokenizer),
@@ -461,26 +260,87 @@ def train(
         write_json(run_settings(settings, config), ckpt_dir / RUN_FILE)
     trainer.train(resume_from_checkpoint=True if resume else None)
 
-    # Stage the final files, then move them in: an interrupted save never leaves a half model.
-    staging = out / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    trainer.model.to(getattr(torch, config.save_dtype))
-    trainer.model.save_pretrained(staging, safe_serialization=True)
-    tokenizer.save_pretrained(staging)
-    if config.save_dtype != "float32":
-        # Stored in half precision to halve the size, but computed in fp32: transformers loads
-        # with dtype="auto" from config.json, and fp16 matmuls on a CPU are slow.
-        _set_config_dtype(staging / "config.json", "float32")
-    rows = epoch_log(trainer.state.log_history, names)
-    meta = {
+    meta = _run_meta(settings, config, base, trainer.state, sources, len(transfer), reproduce)
+    _save(out, trainer.model, tokenizer, meta, config.save_dtype, [ds for ds, _ in sources] if multi else None)
+    # Checkpoints exist only for --resume; they hold Trainer pickles (optimizer, RNG, args), so a
+    # finished model directory does not keep them.
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+
+    if meta["training_log"]:
+        plot_training_curve(meta["training_log"], out / "training_curve.png")
+    if test:
+        evaluate_and_card(out, [ds for ds, _ in sources], extra_test)
+    return out
+
+
+def _sources(config: TrainConfig, multi: bool) -> tuple[list[tuple[Dataset, float]], list[Dataset]]:
+    """The training sources with their weights (each with train and validation splits, the partial-label
+    rule applied when asked), and the extra test sets."""
+    sources = [(load_dataset(path, multi_label=multi), weight) for path, weight in map(parse_data_spec, config.data)]
+    # Read now, not after training: a typo in --extra-test must not cost a finished run.
+    extra_test = [load_dataset(p, multi_label=multi) for p in config.extra_test]
+    names = [ds.name for ds, _ in sources]
+    if len(set(names)) != len(names):
+        raise ValueError(f"datasets must have distinct names, got {names}")
+    for ds, _ in sources:
+        for split in ("train", "validation"):
+            ds.split(split)  # raises a clear KeyError when a split is missing
+        if not multi and ds.multi_label:
+            raise ValueError(f"{ds.name} has rows with no emotion or several; train a multi-label model (--multi-label) "
+                             "to learn from them")
+    if config.partial_labels:
+        if not any(ds.partial.get("train") for ds, _ in sources):
+            raise ValueError(f"partial_labels: none of the datasets {names} has train rows that the partial-label "
+                             "rule would add (only a dataset read through a label mapping, such as GoEmotions, has)")
+        sources = [(with_partial_labels(ds), weight) for ds, weight in sources]
+    return sources, extra_test
+
+
+def _model(settings: ModelSettings, config: TrainConfig, sources: list[tuple[Dataset, float]]):
+    """The resolved base, its tokenizer, the model to fine-tune (cut to ``keep_layers`` for a student),
+    and the teacher whose layers it learns from (``distill_hidden``; else None)."""
+    from transformers import AutoTokenizer  # noqa: PLC0415
+
+    base = resolve_base_model(settings.base_model)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = new_model(base, settings)
+    if settings.keep_layers:  # a smaller student: the base with only these layers (emotionkit.student)
+        from emotionkit.student import keep_only_layers  # noqa: PLC0415
+
+        model = keep_only_layers(model, list(settings.keep_layers))
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and settings.max_length > positions:
+        # A longer max_length would train, then fail on the first text that fills it.
+        raise ValueError(f"max_length {settings.max_length} is over what {settings.base_model} reads "
+                         f"(max_position_embeddings {positions})")
+    hidden = HiddenTeacher(config.teachers[0], settings.keep_layers, model.config) if config.distill_hidden else None
+    return base, tokenizer, model, hidden
+
+
+def _soft_targets(config: TrainConfig, settings: ModelSettings, sources: list[tuple[Dataset, float]],
+                  train_rows: list[Example], transfer: int) -> np.ndarray:
+    """The teachers' probabilities per training row ``[rows, outputs]``; all zero for a row of a source
+    the teachers do not teach, which then learns from its label alone."""
+    taught = taught_rows(sources, config.teach_sources, transfer)
+    if len(taught) != len(train_rows):
+        raise RuntimeError(f"taught_rows gave {len(taught)} flags for {len(train_rows)} training rows")
+    soft = np.zeros((len(train_rows), len(output_labels(settings))))
+    soft[taught] = teacher_targets(config.teachers, [ex.text for ex, t in zip(train_rows, taught, strict=True) if t],
+                                   config.distill_temperature, output_labels(settings), settings.multi_label)
+    return soft
+
+
+def _run_meta(settings: ModelSettings, config: TrainConfig, base: str, state, sources: list[tuple[Dataset, float]],
+              transfer: int, reproduce: str) -> dict:
+    """What ``emotionkit.json`` records of a finished run (the card is rendered from it)."""
+    return {
         "emotionkit_version": _version(),
         "model": asdict(settings),
         "train": asdict(config),
         "base_model_resolved": base,
         "selection_rule": SELECTION_RULE,
-        "best_checkpoint": trainer.state.best_model_checkpoint,
-        "best_selection_score": trainer.state.best_metric,
+        "best_checkpoint": state.best_model_checkpoint,
+        "best_selection_score": state.best_metric,
         "datasets": [
             {
                 "name": ds.name,
@@ -494,17 +354,34 @@ def train(
             }
             for ds, w in sources
         ],
-        "transfer_rows": len(transfer),
-        "training_log": rows,
-        "train_runtime_s": trainer.state.log_history[-1].get("train_runtime"),
+        "transfer_rows": transfer,
+        "training_log": epoch_log(state.log_history, [ds.name for ds, _ in sources]),
+        "train_runtime_s": state.log_history[-1].get("train_runtime"),
         "reproduce": "\n".join(dict.fromkeys([*_chain(base), *(line for t in config.teachers for line in _chain(t)),
                                               reproduce])).strip(),
     }
+
+
+def _save(out: Path, model, tokenizer, meta: dict, save_dtype: str, calibrate_on: list[Dataset] | None) -> None:
+    """Write the trained model into ``out``: staged, then moved in, so an interrupted save never leaves a
+    half model. A multi-label model is calibrated on ``calibrate_on``'s validation splits first."""
+    import torch  # noqa: PLC0415
+
+    staging = out / ".staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    model.to(getattr(torch, save_dtype))
+    model.save_pretrained(staging, safe_serialization=True)
+    tokenizer.save_pretrained(staging)
+    if save_dtype != "float32":
+        # Stored in half precision to halve the size, but computed in fp32: transformers loads
+        # with dtype="auto" from config.json, and fp16 matmuls on a CPU are slow.
+        _set_config_dtype(staging / "config.json", "float32")
     write_json(meta, staging / META_FILE)
-    if settings.multi_label:
+    if calibrate_on is not None:
         from emotionkit.calibrate import calibrate  # noqa: PLC0415
 
-        calibrate(staging, [ds for ds, _ in sources])  # on validation; folded into the staged weights
+        calibrate(staging, calibrate_on)  # on validation; folded into the staged weights
     # What an earlier model here derived from its weights (card, test metrics, plots, ONNX graphs)
     # would describe the wrong model: gone before the new weights come in.
     for stale in (*STALE_FILES, *(png.name for pattern in ("confusion_matrix_*.png", "reliability_*.png")
@@ -517,15 +394,6 @@ def train(
     for item in staging.iterdir():
         item.replace(out / item.name)
     staging.rmdir()
-    # Checkpoints exist only for --resume; they hold Trainer pickles (optimizer, RNG, args), so a
-    # finished model directory does not keep them.
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-
-    if rows:
-        plot_training_curve(rows, out / "training_curve.png")
-    if test:
-        evaluate_and_card(out, [ds for ds, _ in sources], extra_test)
-    return out
 
 
 STALE_FILES = ("README.md", "test_metrics.json", "training_curve.png", "onnx")
