@@ -18,27 +18,29 @@ Writes benchmarks/results/openvino-<time>.json.
 from __future__ import annotations
 
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from engine_ceiling import SINGLES, time_pipeline  # benchmarks/engine_ceiling.py
-from ort_timing import time_session, tweet_inputs  # benchmarks/ort_timing.py
+from ort_timing import time_runner, time_session, tweet_inputs  # benchmarks/ort_timing.py
 
 from emotionkit.evaluate import write_json
 from emotionkit.onnx_engine import graph_dir
 from emotionkit.predict import EmotionClassifier
 
 
-def time_openvino(path: Path, singles: list, batches: list, threads: int = 2) -> dict:
-    """One OpenVINO compiled model on ``path``, timed as ``ort_timing.time_session`` times a session."""
+def _openvino():
     try:
-        import openvino as ov  # noqa: PLC0415
+        import openvino  # noqa: PLC0415
     except ImportError as err:
         raise SystemExit(f"this benchmark needs OpenVINO (pip install openvino==2026.4.1): {err}") from err
+    return openvino
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
+
+def time_openvino(path: Path, singles: list, batches: list, threads: int = 2) -> dict:
+    """One OpenVINO compiled model on ``path``, timed as ``ort_timing.time_session`` times a session."""
+    compiled = _openvino().Core().compile_model(str(path), "CPU", {"INFERENCE_NUM_THREADS": threads,
                                                           "PERFORMANCE_HINT": "LATENCY", "NUM_STREAMS": 1})
     request = compiled.create_infer_request()
     logits_port = compiled.output("logits")
@@ -47,23 +49,11 @@ def time_openvino(path: Path, singles: list, batches: list, threads: int = 2) ->
         feed = {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")}
         return request.infer(feed)[logits_port].copy()
 
-    for enc in singles[:20]:
-        run(enc)
-    latency = []
-    for enc in singles:
-        start = time.perf_counter()
-        run(enc)
-        latency.append((time.perf_counter() - start) * 1000)
-    for enc in batches[:5]:  # new shapes compile on first sight: not part of the timing
-        run(enc)
-    start = time.perf_counter()
-    logits = np.concatenate([run(b) for b in batches])
-    rate = sum(len(b["input_ids"]) for b in batches) / (time.perf_counter() - start)
-    return {"latency_p50_ms": float(np.percentile(latency, 50)), "samples_per_second": rate, "logits": logits}
+    return time_runner(run, singles, batches, warm_batches=5)  # new shapes compile on first sight: untimed
 
 
 def main() -> None:
-    import openvino  # noqa: PLC0415  (fail before the long part)
+    openvino = _openvino()  # fails before the long part
 
     model = Path(sys.argv[1] if len(sys.argv) > 1 else "models/emotionkit-minilm")
     clf = EmotionClassifier.load(model, engine="onnx-int8")  # exports both graphs when missing
