@@ -79,6 +79,7 @@ def test_a_teacher_of_another_width_is_refused(trained_tiny_multi, tiny_models):
 @pytest.mark.slow
 def test_student_learns_from_the_teachers_layers(trained_tiny_multi, tiny_data, tiny_multi_data, tmp_path, monkeypatch):
     from emotionkit import hidden_distill
+    from emotionkit.card import write_card
     from emotionkit.train import train
 
     seen = []
@@ -104,3 +105,5 @@ def test_student_learns_from_the_teachers_layers(trained_tiny_multi, tiny_data, 
                for pairs, n_student, n_teacher, loss in seen)
     meta = json.loads((out / "emotionkit.json").read_text())
     assert meta["train"]["distill_hidden"] == 1.0 and meta["model"]["keep_layers"] == [1]
+    card = write_card(out).read_text()
+    assert "Plus 1 x the mean, over the kept layers and the real tokens, of one minus the cosine" in card
