@@ -23,9 +23,10 @@ def tweet_inputs(tokenizer, singles: int = 200, batch: int = 32) -> tuple[list[s
     return texts, one, batches
 
 
-def time_session(path: Path, singles: list, batches: list, threads: int = 2, spinning: bool = False) -> dict:
+def time_session(path: Path, singles: list, batches: list, threads: int = 2, spinning: bool = False,
+                 warm_batches: int = 0) -> dict:
     """One session on ``path``: single-text p50 (after 20 warm-up calls), texts per second over the
-    batches, and the batches' logits in order."""
+    batches (after ``warm_batches`` untimed ones), and the batches' logits in order."""
     options = ort.SessionOptions()
     options.intra_op_num_threads, options.inter_op_num_threads = threads, 1
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
@@ -34,7 +35,7 @@ def time_session(path: Path, singles: list, batches: list, threads: int = 2, spi
     def run(enc):
         return session.run(["logits"], {k: enc[k].astype(np.int64) for k in ("input_ids", "attention_mask")})[0]
 
-    return time_runner(run, singles, batches)
+    return time_runner(run, singles, batches, warm_batches)
 
 
 def time_runner(run, singles: list, batches: list, warm_batches: int = 0) -> dict:

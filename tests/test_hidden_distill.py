@@ -18,6 +18,8 @@ def _states(seed: int, layers: int = 3, shape=(2, 5, 8)):
 def test_layer_pairs_skip_the_embeddings():
     assert layer_pairs((0, 2, 5)) == [(1, 1), (2, 3), (3, 6)]
     assert layer_pairs([1]) == [(1, 2)]
+    # Named in any order, the layers sit in the student in the teacher's order (student.keep_only_layers).
+    assert layer_pairs((5, 0, 2)) == layer_pairs((0, 2, 5))
 
 
 def test_hidden_loss_is_zero_for_the_same_states_and_grows_with_the_difference():
@@ -106,4 +108,20 @@ def test_student_learns_from_the_teachers_layers(trained_tiny_multi, tiny_data, 
     meta = json.loads((out / "emotionkit.json").read_text())
     assert meta["train"]["distill_hidden"] == 1.0 and meta["model"]["keep_layers"] == [1]
     card = write_card(out).read_text()
-    assert "Plus 1 x the mean, over the kept layers and the real tokens, of one minus the cosine" in card
+    assert "On every training row, plus 1 x the mean, over the kept layers and the real tokens, of one minus the cosine" in card
+
+
+def test_a_teacher_trained_on_other_normalization_is_named(trained_tiny_multi, caplog):
+    from transformers import AutoConfig
+
+    from emotionkit.hidden_distill import HiddenTeacher
+
+    theirs = json.loads((trained_tiny_multi / "emotionkit.json").read_text())["model"]["normalize"]
+    config = AutoConfig.from_pretrained(trained_tiny_multi)
+    with caplog.at_level("WARNING", logger="emotionkit.hidden_distill"):
+        HiddenTeacher(trained_tiny_multi, (0,), config, tuple(theirs))
+    assert not [r for r in caplog.records if r.name == "emotionkit.hidden_distill"]
+    other = () if theirs else ("emoji",)
+    with caplog.at_level("WARNING", logger="emotionkit.hidden_distill"):
+        HiddenTeacher(trained_tiny_multi, (0,), config, other)
+    assert "was trained on text normalized" in caplog.text

@@ -241,14 +241,14 @@ def render(facts: dict) -> str:
         if h.get("teach_sources"):
             out[-1] += (f" The teachers teach only the rows of {', '.join(f'`{t}`' for t in h['teach_sources'])}"
                         "; the other sources' rows have the loss with their labels alone.")
-        if h.get("distill_hidden"):
-            out[-1] += (f" Plus {h['distill_hidden']:g} x the mean, over the kept layers and the real tokens, of one minus "
-                        "the cosine between each kept layer's output and the teacher's layer it was cut from "
-                        "(emotionkit.hidden_distill).")
         if h.get("transfer"):
             out[-1] += (f" Beside the labelled rows, each epoch has {facts['transfer_rows']} unlabelled texts from "
                         f"{', '.join(f'`{t}`' for t in h['transfer'])} (a transfer set; for GoEmotions, the train comments "
                         "the mapping leaves out): they have no cross-entropy term, only the teachers' targets.")
+        if h.get("distill_hidden"):
+            out[-1] += (f" On every training row, plus {h['distill_hidden']:g} x the mean, over the kept layers and the "
+                        "real tokens, of one minus the cosine between each kept layer's output and the teacher's layer it "
+                        "was cut from (emotionkit.hidden_distill).")
     if facts["model"].get("keep_layers"):
         out += ["", f"A smaller student: the model started as its base (`{facts['model']['base_model']}`) with only "
                 f"the transformer layers {list(facts['model']['keep_layers'])} kept (emotionkit.student)."]

@@ -7,13 +7,16 @@ each token's representation. This adds, per kept layer ``j`` (the teacher's laye
 one minus the cosine between the student's and the teacher's output for every real token, averaged
 over tokens and layers: DistilBERT's cosine loss on hidden states (Sanh et al., 2019), taken to every
 kept layer as TinyBERT does (Jiao et al., 2020). The teacher runs beside the student on the same
-token ids, so it must share the student's tokenizer and width, which a student cut from it does.
+token ids (text normalized the student's way), so it must share the student's tokenizer and width,
+which a student cut from it does. The hidden term is added on every training row, whatever
+``teach_sources`` says of the scores, and the logged training loss includes it.
 
     emotionkit train --preset emotionkit-student --distill-hidden 1.0
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
@@ -33,12 +36,15 @@ def check_hidden_settings(keep_layers: tuple[int, ...], teachers: tuple[str, ...
 
 def layer_pairs(keep_layers: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:
     """Which hidden states to match, as (student, teacher) indices into ``output_hidden_states``
-    (index 0 is the embeddings, so layer ``i``'s output is ``i + 1``).
+    (index 0 is the embeddings, so layer ``i``'s output is ``i + 1``). The student holds the kept layers
+    in the teacher's order (:func:`emotionkit.student.keep_only_layers`), whatever order they were named in.
 
     >>> layer_pairs([0, 2, 5])
     [(1, 1), (2, 3), (3, 6)]
+    >>> layer_pairs([5, 0, 2])
+    [(1, 1), (2, 3), (3, 6)]
     """
-    return [(j + 1, layer + 1) for j, layer in enumerate(keep_layers)]
+    return [(j + 1, layer + 1) for j, layer in enumerate(sorted(keep_layers))]
 
 
 def hidden_loss(student_states, teacher_states, pairs: list[tuple[int, int]], attention_mask):
@@ -54,10 +60,22 @@ def hidden_loss(student_states, teacher_states, pairs: list[tuple[int, int]], at
     return total / len(pairs)
 
 
+def _warn_on_other_normalization(teacher: str | Path, normalize: tuple[str, ...]) -> None:
+    """The teacher reads the student's token ids, so text normalized the student's way: say so when the
+    teacher was trained on text normalized another way (its ``emotionkit.json``)."""
+    meta = Path(teacher) / "emotionkit.json"
+    if not meta.is_file():
+        return
+    theirs = tuple(json.loads(meta.read_text("utf-8")).get("model", {}).get("normalize", ()))
+    if theirs != tuple(normalize):
+        log.warning("distill_hidden: the teacher %s was trained on text normalized %s, the student reads it %s; "
+                    "its layers see the student's text", teacher, list(theirs), list(normalize))
+
+
 class HiddenTeacher:
     """The teacher's encoder, frozen, run on a student's batch for :func:`hidden_loss`."""
 
-    def __init__(self, teacher: str | Path, keep_layers: tuple[int, ...], student_config):
+    def __init__(self, teacher: str | Path, keep_layers: tuple[int, ...], student_config, normalize: tuple[str, ...] = ()):
         import torch  # noqa: PLC0415
         from transformers import AutoModel  # noqa: PLC0415
 
@@ -72,6 +90,7 @@ class HiddenTeacher:
         if max(keep_layers) >= config.num_hidden_layers:
             raise ValueError(f"distill_hidden: keep_layers {list(keep_layers)} name layers the teacher {teacher} "
                              f"does not have (it has {config.num_hidden_layers})")
+        _warn_on_other_normalization(teacher, normalize)
         self.model.eval().requires_grad_(False)
         self.pairs = layer_pairs(keep_layers)
         log.info("hidden-state distillation: student layers %s learn from the teacher's layers %s",

@@ -313,8 +313,18 @@ def _model(settings: ModelSettings, config: TrainConfig, sources: list[tuple[Dat
         # A longer max_length would train, then fail on the first text that fills it.
         raise ValueError(f"max_length {settings.max_length} is over what {settings.base_model} reads "
                          f"(max_position_embeddings {positions})")
-    hidden = HiddenTeacher(config.teachers[0], settings.keep_layers, model.config) if config.distill_hidden else None
+    hidden = None
+    if config.distill_hidden:
+        if not _same_model(base, resolve_base_model(config.teachers[0])):
+            log.warning("distill_hidden: the student is cut from %s, not from its teacher %s; its layers learn from the "
+                        "teacher's layers of the same index", base, config.teachers[0])
+        hidden = HiddenTeacher(config.teachers[0], settings.keep_layers, model.config, tuple(settings.normalize))
     return base, tokenizer, model, hidden
+
+
+def _same_model(a: str, b: str) -> bool:
+    """Whether two model names (directories or hub ids) name the same model."""
+    return Path(a).resolve() == Path(b).resolve() if Path(a).exists() and Path(b).exists() else a == b
 
 
 def _soft_targets(config: TrainConfig, settings: ModelSettings, sources: list[tuple[Dataset, float]],
