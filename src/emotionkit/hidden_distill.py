@@ -3,7 +3,7 @@ teacher layer it was cut from, beside the teacher's scores.
 
 A student made by :mod:`emotionkit.student` keeps some of its teacher's layers; the scores-only loss
 (:func:`emotionkit.losses.distill_loss`) tells it what to answer, not how the missing layers carried
-each token's representation. This adds, per kept layer ``j`` (the teacher's layer ``keep_layers[j]``),
+each token's representation. This adds, per kept layer (the student's ``j``-th is the teacher's ``j``-th kept one),
 one minus the cosine between the student's and the teacher's output for every real token, averaged
 over tokens and layers: DistilBERT's cosine loss on hidden states (Sanh et al., 2019), taken to every
 kept layer as TinyBERT does (Jiao et al., 2020). The teacher runs beside the student on the same
