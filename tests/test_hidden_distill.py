@@ -125,3 +125,19 @@ def test_a_teacher_trained_on_other_normalization_is_named(trained_tiny_multi, c
     with caplog.at_level("WARNING", logger="emotionkit.hidden_distill"):
         HiddenTeacher(trained_tiny_multi, (0,), config, other)
     assert "was trained on text normalized" in caplog.text
+
+
+def test_a_student_not_cut_from_its_teacher_is_named(tiny_models, trained_tiny_multi, caplog):
+    from emotionkit.train import _model, _same_model
+
+    assert _same_model(str(trained_tiny_multi), str(trained_tiny_multi / ".." / trained_tiny_multi.name))
+    assert not _same_model(str(tiny_models["bert"]), str(trained_tiny_multi))
+    config = TrainConfig(data=("x",), teachers=(str(trained_tiny_multi),), distill_hidden=1.0)
+    with caplog.at_level("WARNING", logger="emotionkit.train"):
+        _model(ModelSettings(base_model=str(trained_tiny_multi), max_length=32, multi_label=True, keep_layers=(1,)),
+               config, [])
+    assert "not from its teacher" not in caplog.text
+    with caplog.at_level("WARNING", logger="emotionkit.train"):
+        *_, hidden = _model(ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True,
+                                          keep_layers=(1,)), config, [])
+    assert "not from its teacher" in caplog.text and hidden.pairs == [(1, 2)]
