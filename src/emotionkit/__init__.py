@@ -1,4 +1,5 @@
-"""emotionkit: fine-tune, evaluate and run six-way English emotion classifiers.
+"""emotionkit: fine-tune, evaluate and run English emotion classifiers (six emotions; the default model also
+says when a text carries none of them, or several).
 
 >>> from emotionkit import EmotionClassifier
 >>> EmotionClassifier.load()("what a lovely surprise").label  # doctest: +SKIP

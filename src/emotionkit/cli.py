@@ -289,7 +289,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="emotionkit", description="Six-way English emotion classification.")
+    parser = argparse.ArgumentParser(
+        prog="emotionkit",
+        description="English emotion classification: six emotions, and none (neutral) or several where the model says so.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details to stderr.")
     sub = parser.add_subparsers(dest="command", required=True)
 
