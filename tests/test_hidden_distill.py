@@ -135,9 +135,9 @@ def test_a_student_not_cut_from_its_teacher_is_named(tiny_models, trained_tiny_m
     config = TrainConfig(data=("x",), teachers=(str(trained_tiny_multi),), distill_hidden=1.0)
     with caplog.at_level("WARNING", logger="emotionkit.train"):
         _model(ModelSettings(base_model=str(trained_tiny_multi), max_length=32, multi_label=True, keep_layers=(1,)),
-               config, [])
+               config)
     assert "not from its teacher" not in caplog.text
     with caplog.at_level("WARNING", logger="emotionkit.train"):
         *_, hidden = _model(ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True,
-                                          keep_layers=(1,)), config, [])
+                                          keep_layers=(1,)), config)
     assert "not from its teacher" in caplog.text and hidden.pairs == [(1, 2)]

@@ -226,7 +226,7 @@ def train(
 
     multi = settings.multi_label
     sources, extra_test = _sources(config, multi)
-    base, tokenizer, model, hidden = _model(settings, config, sources)
+    base, tokenizer, model, hidden = _model(settings, config)
     data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
     transfer = transfer_rows(config.transfer, [ds for ds, _ in sources], data_seed)
     train_rows = sample_training_rows(sources, data_seed) + transfer
@@ -296,7 +296,7 @@ def _sources(config: TrainConfig, multi: bool) -> tuple[list[tuple[Dataset, floa
     return sources, extra_test
 
 
-def _model(settings: ModelSettings, config: TrainConfig, sources: list[tuple[Dataset, float]]):
+def _model(settings: ModelSettings, config: TrainConfig):
     """The resolved base, its tokenizer, the model to fine-tune (cut to ``keep_layers`` for a student),
     and the teacher whose layers it learns from (``distill_hidden``; else None)."""
     from transformers import AutoTokenizer  # noqa: PLC0415
