@@ -252,6 +252,10 @@ def render(facts: dict) -> str:
     if facts["model"].get("keep_layers"):
         out += ["", f"A smaller student: the model started as its base (`{facts['model']['base_model']}`) with only "
                 f"the transformer layers {list(facts['model']['keep_layers'])} kept (emotionkit.student)."]
+    if facts["model"].get("ffn_size"):
+        out += ["", f"A narrower student: the model started as its base (`{facts['model']['base_model']}`) with every "
+                f"layer's feed-forward block cut to the {facts['model']['ffn_size']} neurons that added most to its "
+                "output on the training texts (emotionkit.prune)."]
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
         changed = [r for r in (facts["soup"] or {}).get("runs", []) if r.get("data_changes")]

@@ -12,6 +12,7 @@ which a student cut from it does. The hidden term is added on every training row
 ``teach_sources`` says of the scores, and the logged training loss includes it.
 
     emotionkit train --preset emotionkit-student --distill-hidden 1.0
+    emotionkit train --preset emotionkit-narrow     # every layer kept, narrowed (emotionkit.prune)
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
-def check_hidden_settings(keep_layers: tuple[int, ...], teachers: tuple[str, ...], weight: float) -> None:
-    """What hidden-state distillation needs: one teacher, and the layers the student keeps of it."""
+def check_hidden_settings(keep_layers: tuple[int, ...], teachers: tuple[str, ...], weight: float,
+                          ffn_size: int = 0) -> None:
+    """What hidden-state distillation needs: one teacher, and a student cut from it (some of its layers
+    kept, or every layer narrowed: ``ffn_size``, where each layer learns from the one it was cut from)."""
     if weight == 0:
         return
     if len(teachers) != 1:
         raise ValueError(f"distill_hidden: expected one teacher whose layers the student keeps, got {list(teachers)}")
-    if not keep_layers:
+    if not keep_layers and not ffn_size:
         raise ValueError("distill_hidden: expected keep_layers (which of the teacher's layers the student keeps, "
-                         "so each can learn from the layer it was cut from), got none")
+                         "so each can learn from the layer it was cut from) or ffn_size (a narrower copy), got neither")
 
 
 def layer_pairs(keep_layers: tuple[int, ...] | list[int]) -> list[tuple[int, int]]:

@@ -75,8 +75,8 @@ def check_compatible(runs: list[dict]) -> None:
             raise SoupError(f"{where}: different labels {run['config'].get('id2label')} vs {first['config'].get('id2label')}")
         if run["tokenizer"] != first["tokenizer"]:
             raise SoupError(f"{where}: different tokenizers")
-        # A setting added later (keep_layers) at its default equals its absence in an older run.
-        theirs, ours = ({k: v for k, v in r["meta"]["model"].items() if not (k == "keep_layers" and not v)}
+        # A setting added later (keep_layers, ffn_size) at its default equals its absence in an older run.
+        theirs, ours = ({k: v for k, v in r["meta"]["model"].items() if not (k in ("keep_layers", "ffn_size") and not v)}
                         for r in (run, first))
         if theirs.pop("base_model") != ours.pop("base_model"):
             # A run continued from a soup of runs of the same encoder is still averageable; greedy

@@ -221,15 +221,15 @@ def train(
     if resume:
         check_run_settings(ckpt_dir, settings, config)
     check_head_settings(settings, config)
-    check_hidden_settings(settings.keep_layers, config.teachers, config.distill_hidden)
+    check_hidden_settings(settings.keep_layers, config.teachers, config.distill_hidden, settings.ffn_size)
     set_seed(config.seed)
 
     multi = settings.multi_label
     sources, extra_test = _sources(config, multi)
-    base, tokenizer, model, hidden = _model(settings, config)
     data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
     transfer = transfer_rows(config.transfer, [ds for ds, _ in sources], data_seed)
     train_rows = sample_training_rows(sources, data_seed) + transfer
+    base, tokenizer, model, hidden = _model(settings, config, train_rows, data_seed)
     soft = _soft_targets(config, settings, sources, train_rows, len(transfer)) if config.teachers else None
     train_data = _encode(tokenizer, train_rows, settings, soft, config.single_label_negatives)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
@@ -296,18 +296,28 @@ def _sources(config: TrainConfig, multi: bool) -> tuple[list[tuple[Dataset, floa
     return sources, extra_test
 
 
-def _model(settings: ModelSettings, config: TrainConfig):
-    """The resolved base, its tokenizer, the model to fine-tune (cut to ``keep_layers`` for a student),
-    and the teacher whose layers it learns from (``distill_hidden``; else None)."""
+def _model(settings: ModelSettings, config: TrainConfig, train_rows: list[Example] = (), data_seed: int = 0):
+    """The resolved base, its tokenizer, the model to fine-tune (cut to ``keep_layers`` and narrowed to
+    ``ffn_size`` for a student, the neurons chosen on a seeded sample of ``train_rows``), and the teacher
+    whose layers it learns from (``distill_hidden``; else None)."""
     from transformers import AutoTokenizer  # noqa: PLC0415
 
     base = resolve_base_model(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = new_model(base, settings)
+    kept = settings.keep_layers or tuple(range(model.config.num_hidden_layers))
     if settings.keep_layers:  # a smaller student: the base with only these layers (emotionkit.student)
         from emotionkit.student import keep_only_layers  # noqa: PLC0415
 
         model = keep_only_layers(model, list(settings.keep_layers))
+    if settings.ffn_size:  # a narrower student: each feed-forward block cut to its most useful neurons
+        from emotionkit.prune import IMPORTANCE_TEXTS, ffn_importance, prune_ffn  # noqa: PLC0415
+
+        if not train_rows:
+            raise ValueError("ffn_size: expected training rows to choose the neurons on, got none")
+        sample = random.Random(data_seed).sample(list(train_rows), min(IMPORTANCE_TEXTS, len(train_rows)))
+        texts = [normalize(ex.text, settings.normalize) for ex in sample]
+        model = prune_ffn(model, settings.ffn_size, ffn_importance(model, tokenizer, texts, settings.max_length))
     positions = getattr(model.config, "max_position_embeddings", None)
     if positions is not None and settings.max_length > positions:
         # A longer max_length would train, then fail on the first text that fills it.
@@ -318,7 +328,7 @@ def _model(settings: ModelSettings, config: TrainConfig):
         if not _same_model(base, resolve_base_model(config.teachers[0])):
             log.warning("distill_hidden: the student is cut from %s, not from its teacher %s; its layers learn from the "
                         "teacher's layers of the same index", base, config.teachers[0])
-        hidden = HiddenTeacher(config.teachers[0], settings.keep_layers, model.config, tuple(settings.normalize))
+        hidden = HiddenTeacher(config.teachers[0], kept, model.config, tuple(settings.normalize))
     return base, tokenizer, model, hidden
 
 
@@ -424,9 +434,9 @@ def check_run_settings(ckpt_dir: Path, settings: ModelSettings, config: TrainCon
         log.warning("%s has no %s (a run from an older emotionkit): its settings cannot be checked", ckpt_dir, RUN_FILE)
         return
     started = json.loads(path.read_text("utf-8"))
-    # A setting added later (single_label_negatives, keep_layers, distill_hidden) at its default equals its
+    # A setting added later (single_label_negatives, keep_layers, distill_hidden, ffn_size) at its default equals its
     # absence in an older run.
-    later = {"single_label_negatives": 1.0, "keep_layers": [], "distill_hidden": 0.0}
+    later = {"single_label_negatives": 1.0, "keep_layers": [], "distill_hidden": 0.0, "ffn_size": 0}
     changed = [f"{part}.{key}: {started[part].get(key, later.get(key))!r} then, {value!r} now"
                for part in ("model", "train") for key, value in current[part].items()
                if started[part].get(key, later.get(key)) != value]
