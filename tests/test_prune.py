@@ -51,7 +51,8 @@ def test_prune_keeps_the_most_important_neurons_in_order(trained_tiny_multi):
     importance[1] = torch.arange(width, dtype=torch.float32)  # layer 1: the last ones do
     prune_ffn(model, 4, importance)
     assert model.config.intermediate_size == 4
-    for (inner, outer), lay, keep in zip(before, model.base_model.encoder.layer, ([0, 1, 2, 3], list(range(width - 4, width))), strict=True):
+    kept = ([0, 1, 2, 3], list(range(width - 4, width)))
+    for (inner, outer), lay, keep in zip(before, model.base_model.encoder.layer, kept, strict=True):
         assert torch.equal(lay.intermediate.dense.weight, inner[keep])
         assert torch.equal(lay.output.dense.weight, outer[:, keep])
         assert lay.intermediate.dense.out_features == 4 and lay.output.dense.in_features == 4

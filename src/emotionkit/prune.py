@@ -32,7 +32,8 @@ def _blocks(model) -> list:
         raise ValueError(f"{type(model).__name__}: expected an encoder with a list of layers at base_model.encoder.layer")
     blocks = []
     for i, layer in enumerate(layers):
-        inner, outer = getattr(getattr(layer, "intermediate", None), "dense", None), getattr(getattr(layer, "output", None), "dense", None)
+        inner = getattr(getattr(layer, "intermediate", None), "dense", None)
+        outer = getattr(getattr(layer, "output", None), "dense", None)
         if inner is None or outer is None:
             raise ValueError(f"layer {i}: expected intermediate.dense and output.dense (a BERT-like feed-forward block)")
         blocks.append((inner, outer))
@@ -92,12 +93,10 @@ def prune_ffn(model, size: int, importance: list):
     if len(importance) != len(blocks) or any(len(s) != width for s in importance):
         raise ValueError(f"prune_ffn: expected {len(blocks)} importance vectors of {width}, "
                          f"got {[len(s) for s in importance]}")
-    for layer, ((inner, outer), scores) in enumerate(zip(blocks, importance, strict=True)):
+    for layer, (inner, outer), scores in zip(model.base_model.encoder.layer, blocks, importance, strict=True):
         keep = torch.sort(torch.topk(scores, size).indices).values
-        parent_inner = model.base_model.encoder.layer[layer].intermediate
-        parent_outer = model.base_model.encoder.layer[layer].output
-        parent_inner.dense = prune_linear_layer(inner, keep, dim=0)
-        parent_outer.dense = prune_linear_layer(outer, keep, dim=1)
+        layer.intermediate.dense = prune_linear_layer(inner, keep, dim=0)
+        layer.output.dense = prune_linear_layer(outer, keep, dim=1)
     model.config.intermediate_size = size
     log.info("prune: each layer's feed-forward block cut from %d to %d neurons", width, size)
     return model
