@@ -138,6 +138,6 @@ def test_a_student_not_cut_from_its_teacher_is_named(tiny_models, trained_tiny_m
                config)
     assert "not from its teacher" not in caplog.text
     with caplog.at_level("WARNING", logger="emotionkit.train"):
-        *_, hidden = _model(ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True,
+        *_, hidden, _pruned = _model(ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True,
                                           keep_layers=(1,)), config)
     assert "not from its teacher" in caplog.text and hidden.pairs == [(1, 2)]

@@ -49,13 +49,37 @@ def test_prune_keeps_the_most_important_neurons_in_order(trained_tiny_multi):
               for lay in model.base_model.encoder.layer]
     importance = [torch.arange(width, dtype=torch.float32).flip(0) for _ in before]  # neuron 0 matters most
     importance[1] = torch.arange(width, dtype=torch.float32)  # layer 1: the last ones do
-    prune_ffn(model, 4, importance)
+    biases = [(lay.intermediate.dense.bias.clone(), lay.output.dense.bias.clone())
+              for lay in model.base_model.encoder.layer]
+    record = prune_ffn(model, 4, importance)
     assert model.config.intermediate_size == 4
     kept = ([0, 1, 2, 3], list(range(width - 4, width)))
-    for (inner, outer), lay, keep in zip(before, model.base_model.encoder.layer, kept, strict=True):
+    for (inner, outer), (b_in, b_out), lay, keep in zip(before, biases, model.base_model.encoder.layer, kept, strict=True):
         assert torch.equal(lay.intermediate.dense.weight, inner[keep])
+        assert torch.equal(lay.intermediate.dense.bias, b_in[keep])
         assert torch.equal(lay.output.dense.weight, outer[:, keep])
+        assert torch.equal(lay.output.dense.bias, b_out)  # the output's bias is per hidden unit: unchanged
         assert lay.intermediate.dense.out_features == 4 and lay.output.dense.in_features == 4
+    assert record["from"] == width and record["to"] == 4 and len(record["kept_sha256"]) == 64
+    # Other neurons kept, another fingerprint (emotionkit soup refuses to average such runs).
+    other, _ = _tiny(trained_tiny_multi)
+    assert prune_ffn(other, 4, [torch.arange(width, dtype=torch.float32) for _ in before])["kept_sha256"] != record["kept_sha256"]
+
+
+def test_importance_sums_over_batches_of_different_lengths(trained_tiny_multi):
+    import torch
+
+    from emotionkit.prune import ffn_importance
+
+    model, tok = _tiny(trained_tiny_multi)
+    texts = [("so happy " * (1 + i % 7)).strip() for i in range(40)]  # two batches (32 + 8), padded differently
+    together = ffn_importance(model, tok, texts)
+    # The mean over every real token is the token-weighted mean of the parts' means.
+    first, second = ffn_importance(model, tok, texts[:32]), ffn_importance(model, tok, texts[32:])
+    n1 = int(tok(texts[:32], padding=True, return_tensors="pt")["attention_mask"].sum())
+    n2 = int(tok(texts[32:], padding=True, return_tensors="pt")["attention_mask"].sum())
+    for t, a, b in zip(together, first, second, strict=True):
+        assert torch.allclose(t, (a * n1 + b * n2) / (n1 + n2), rtol=1e-4, atol=1e-6)
 
 
 def test_prune_refuses_bad_sizes(trained_tiny_multi):
@@ -112,14 +136,41 @@ def test_a_narrow_student_trains_saves_and_loads_in_the_stock_pipeline(trained_t
     config = json.loads((out / "config.json").read_text())
     assert config["intermediate_size"] == 8 and config["num_hidden_layers"] == 2
     meta = json.loads((out / "emotionkit.json").read_text())
-    assert meta["model"]["ffn_size"] == 8
-    assert "cut to the 8 neurons that added most" in write_card(out).read_text()
+    assert meta["model"]["ffn_size"] == 8 and meta["ffn_pruned"]["from"] == 32 and meta["ffn_pruned"]["to"] == 8
+    assert f"cut from 32 to the 8 neurons that added most to the layer's output on {meta['ffn_pruned']['texts']:,} texts" \
+        in write_card(out).read_text()
     texts = ["i am thrilled", "the invoice is attached"]
     ours = EmotionClassifier.load(out, engine="torch").predict_proba(texts)
     pipe = pipeline("text-classification", model=str(out), top_k=None)
     labels = EmotionClassifier.load(out, engine="torch").labels
     theirs = np.array([[{d["label"]: d["score"] for d in row}[name] for name in labels] for row in pipe(texts)])
     assert np.allclose(ours, theirs, atol=1e-4)
+
+
+def test_a_cut_as_wide_as_the_base_is_refused_before_any_data_is_read(trained_tiny_multi, tmp_path):
+    from emotionkit.train import train
+
+    with pytest.raises(ValueError, match="ffn_size: expected a whole number of neurons in 1..31"):
+        train(ModelSettings(base_model=str(trained_tiny_multi), max_length=32, multi_label=True, ffn_size=32),
+              TrainConfig(data=(str(tmp_path / "no-such-data"),), output_dir=str(tmp_path / "out")), test=False)
+    assert not (tmp_path / "out").exists()
+
+
+def test_layers_kept_and_narrowed_learn_from_the_layers_they_were_cut_from(trained_tiny_multi, tiny_data):
+    from emotionkit.data import load_dataset
+    from emotionkit.train import _model
+
+    rows = load_dataset(str(tiny_data)).split("train")
+    config = TrainConfig(data=("x",), teachers=(str(trained_tiny_multi),), distill_hidden=1.0)
+    _, _, model, hidden, pruned = _model(ModelSettings(base_model=str(trained_tiny_multi), max_length=32, multi_label=True,
+                                                       keep_layers=(1,), ffn_size=8), config, rows, 3)
+    assert hidden.pairs == [(1, 2)]
+    assert model.config.num_hidden_layers == 1 and model.config.intermediate_size == 8
+    assert pruned["from"] == 32 and pruned["to"] == 8 and pruned["texts"] == min(len(rows), 1024)
+    # The same rows and data seed choose the same neurons (a resumed run rebuilds the same model).
+    again = _model(ModelSettings(base_model=str(trained_tiny_multi), max_length=32, multi_label=True,
+                                 keep_layers=(1,), ffn_size=8), config, rows, 3)[4]
+    assert again == pruned
 
 
 def test_hidden_distillation_needs_a_student_cut_from_its_teacher():

@@ -177,6 +177,22 @@ def test_soup_refuses_runs_that_do_not_fit(trained_tiny, second_run, tmp_path):
     assert (project / "README.md").read_text() == "mine"
 
 
+def test_soup_refuses_runs_narrowed_to_other_neurons(trained_tiny, second_run, tmp_path):
+    copies = []
+    for i, (run, digest) in enumerate(((trained_tiny, "a" * 64), (second_run, "b" * 64))):
+        copy = tmp_path / f"run{i}"
+        shutil.copytree(run, copy)
+        meta = json.loads((copy / "emotionkit.json").read_text())
+        meta["ffn_pruned"] = {"from": 32, "to": 32, "kept_sha256": digest, "texts": 10}
+        (copy / "emotionkit.json").write_text(json.dumps(meta))
+        copies.append(copy)
+    with pytest.raises(SoupError, match="different feed-forward neurons"):
+        make_soup(copies, tmp_path / "soup")
+    with pytest.raises(SoupError, match="different feed-forward neurons"):  # one narrowed, one not
+        make_soup([trained_tiny, copies[1]], tmp_path / "soup")
+    assert not (tmp_path / "soup").exists()
+
+
 def test_soup_cli_reports_a_bad_run_clearly(trained_tiny, tmp_path, capsys):
     code = main(["soup", str(trained_tiny), str(tmp_path / "missing"), "--output-dir", str(tmp_path / "s")])
     assert code != 0

@@ -75,6 +75,7 @@ def collect_facts(model_dir: str | Path) -> dict:
         "reproduce": meta.get("reproduce", ""),
         "cpu_engine_reason": meta.get("cpu_engine_reason", ""),
         "soup": meta.get("soup"),
+        "ffn_pruned": meta.get("ffn_pruned"),
         "decision": meta.get("decision"),
         "calibration": meta.get("calibration"),
         "images": sorted(p.name for p in model_dir.glob("*.png")),
@@ -253,9 +254,12 @@ def render(facts: dict) -> str:
         out += ["", f"A smaller student: the model started as its base (`{facts['model']['base_model']}`) with only "
                 f"the transformer layers {list(facts['model']['keep_layers'])} kept (emotionkit.student)."]
     if facts["model"].get("ffn_size"):
-        out += ["", f"A narrower student: the model started as its base (`{facts['model']['base_model']}`) with every "
-                f"layer's feed-forward block cut to the {facts['model']['ffn_size']} neurons that added most to its "
-                "output on the training texts (emotionkit.prune)."]
+        cut = facts.get("ffn_pruned") or {}
+        was = f" from {cut['from']:,}" if cut.get("from") else ""
+        on = f"on {cut['texts']:,} texts sampled from its training rows" if cut.get("texts") else "on its training rows"
+        out += ["", f"A narrower student: the model started as its base (`{facts['model']['base_model']}`) with each "
+                f"layer's feed-forward block cut{was} to the {facts['model']['ffn_size']:,} neurons that added most "
+                f"to the layer's output {on} (emotionkit.prune)."]
     if facts["reproduce"]:
         out += ["", "Reproduce with:", "", "```", facts["reproduce"], "```"]
         changed = [r for r in (facts["soup"] or {}).get("runs", []) if r.get("data_changes")]

@@ -91,7 +91,8 @@ class HiddenTeacher:
             raise ValueError(f"distill_hidden: the teacher {teacher} must share the student's tokenizer and width; "
                              f"it has {', '.join(clashes)}")
         if max(keep_layers) >= config.num_hidden_layers:
-            raise ValueError(f"distill_hidden: keep_layers {list(keep_layers)} name layers the teacher {teacher} "
+            raise ValueError(f"distill_hidden: the student's layers {list(keep_layers)} (keep_layers, else all the base's) "
+                             f"name layers the teacher {teacher} "
                              f"does not have (it has {config.num_hidden_layers})")
         _warn_on_other_normalization(teacher, normalize)
         self.model.eval().requires_grad_(False)

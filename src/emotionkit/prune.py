@@ -9,13 +9,18 @@ al., 2022, for feed-forward units) leaves a model of the same architecture with 
 A neuron's importance is how much it adds to its layer's output on real texts: the mean, over the
 tokens of ``texts``, of its activation's magnitude times the norm of its output weights
 (|a_j| * ||W_out[:, j]||). Distillation from the unpruned teacher then closes what the cut costs.
+``train`` measures it on a sample of its training rows drawn with the run's data seed, so runs with
+other data seeds may keep other neurons: their weights do not line up, and ``emotionkit soup`` refuses
+to average them (the record :func:`prune_ffn` returns fingerprints the kept neurons).
 
-    emotionkit train --preset emotionkit-narrow     # the shipped model with 768 of 1536 neurons per layer
+    emotionkit train --preset emotionkit-narrow     # the shipped model with 512 of 1536 neurons per layer
     emotionkit train --base-model MODEL --ffn-size 768 --teachers MODEL ...
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 
 log = logging.getLogger(__name__)
@@ -54,32 +59,34 @@ def ffn_importance(model, tokenizer, texts: list[str], max_length: int = 128) ->
         def record(_module, inputs, _output):
             act = inputs[0].detach().abs().double()  # the output projection's input: the activated neurons
             keep = mask_now[0].unsqueeze(-1).to(act.dtype)
-            totals[index] += (act * keep).sum(dim=(0, 1))
+            totals[index] += (act * keep).sum(dim=(0, 1)).cpu()
         return record
 
     handles = [outer.register_forward_hook(hook(i)) for i, (_, outer) in enumerate(blocks)]
     was_training = model.training
     model.eval()
+    device = next(model.parameters()).device
     tokens = 0
     try:
         with torch.no_grad():
             for start in range(0, len(texts), _BATCH):
                 enc = tokenizer(texts[start : start + _BATCH], padding=True, truncation=True,
                                 max_length=max_length, return_tensors="pt")
-                mask_now[0] = enc["attention_mask"]
+                mask_now[0] = enc["attention_mask"].to(device)
                 tokens += int(enc["attention_mask"].sum())
-                model(**{k: enc[k] for k in ("input_ids", "attention_mask")})
+                model(**{k: enc[k].to(device) for k in ("input_ids", "attention_mask")})
     finally:
         for handle in handles:
             handle.remove()
         model.train(was_training)
-    return [(total / tokens).float() * outer.weight.detach().float().norm(dim=0)
+    return [(total / tokens).float() * outer.weight.detach().float().norm(dim=0).cpu()
             for total, (_, outer) in zip(totals, blocks, strict=True)]
 
 
-def prune_ffn(model, size: int, importance: list):
-    """``model`` with each layer's feed-forward block cut to its ``size`` most important neurons (in their
-    original order); changed in place and returned, its config saying the new ``intermediate_size``."""
+def prune_ffn(model, size: int, importance: list) -> dict:
+    """Cut each layer's feed-forward block of ``model`` to its ``size`` most important neurons (kept in their
+    original order), in place, its config saying the new ``intermediate_size``. Returns what was cut, for
+    ``emotionkit.json``: the width before, the width after, and a fingerprint of the kept neurons."""
     import torch  # noqa: PLC0415
     from transformers.pytorch_utils import prune_linear_layer  # noqa: PLC0415
 
@@ -87,16 +94,25 @@ def prune_ffn(model, size: int, importance: list):
     width = blocks[0][0].out_features
     if any(inner.out_features != width for inner, _ in blocks):
         raise ValueError("prune_ffn: expected every layer's feed-forward block to have the same width")
-    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size < width:
-        raise ValueError(f"ffn_size: expected a whole number of neurons in 1..{width - 1} "
-                         f"(the base model's blocks have {width}), got {size!r}")
+    check_ffn_size(size, width)
     if len(importance) != len(blocks) or any(len(s) != width for s in importance):
         raise ValueError(f"prune_ffn: expected {len(blocks)} importance vectors of {width}, "
                          f"got {[len(s) for s in importance]}")
+    kept = []
     for layer, (inner, outer), scores in zip(model.base_model.encoder.layer, blocks, importance, strict=True):
         keep = torch.sort(torch.topk(scores, size).indices).values
-        layer.intermediate.dense = prune_linear_layer(inner, keep, dim=0)
-        layer.output.dense = prune_linear_layer(outer, keep, dim=1)
+        # prune_linear_layer builds float32 layers: keep the model's own dtype.
+        layer.intermediate.dense = prune_linear_layer(inner, keep, dim=0).to(inner.weight.dtype)
+        layer.output.dense = prune_linear_layer(outer, keep, dim=1).to(outer.weight.dtype)
+        kept.append(keep.tolist())
     model.config.intermediate_size = size
     log.info("prune: each layer's feed-forward block cut from %d to %d neurons", width, size)
-    return model
+    digest = hashlib.sha256(json.dumps(kept).encode()).hexdigest()
+    return {"from": width, "to": size, "kept_sha256": digest}
+
+
+def check_ffn_size(size: int, width: int) -> None:
+    """``size`` must be a whole number of neurons narrower than the base model's ``width``."""
+    if not isinstance(size, int) or isinstance(size, bool) or not 0 < size < width:
+        raise ValueError(f"ffn_size: expected a whole number of neurons in 1..{width - 1} "
+                         f"(the base model's feed-forward blocks have {width}), got {size!r}")

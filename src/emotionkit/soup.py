@@ -85,6 +85,10 @@ def check_compatible(runs: list[dict]) -> None:
                         first["meta"]["model"]["base_model"])
         if theirs != ours:
             raise SoupError(f"{where}: different model settings {run['meta']['model']} vs {first['meta']['model']}")
+        cuts = [(r["meta"].get("ffn_pruned") or {}).get("kept_sha256") for r in (run, first)]
+        if cuts[0] != cuts[1]:  # narrowed on other samples (emotionkit.prune): the neurons do not line up
+            raise SoupError(f"{where}: narrowed to different feed-forward neurons (ffn_pruned.kept_sha256 "
+                            f"{cuts[0]} vs {cuts[1]}), so their weights do not line up")
         if run["meta"]["train"]["data"] != first["meta"]["train"]["data"]:
             theirs, ours = run["meta"]["train"]["data"], first["meta"]["train"]["data"]
             raise SoupError(f"{where}: trained on different data {theirs} vs {ours}")

@@ -222,6 +222,13 @@ def train(
         check_run_settings(ckpt_dir, settings, config)
     check_head_settings(settings, config)
     check_hidden_settings(settings.keep_layers, config.teachers, config.distill_hidden, settings.ffn_size)
+    if settings.ffn_size:  # before any data is read: the base must be wider than the cut
+        from transformers import AutoConfig  # noqa: PLC0415
+
+        from emotionkit.prune import check_ffn_size  # noqa: PLC0415
+
+        width = getattr(AutoConfig.from_pretrained(resolve_base_model(settings.base_model)), "intermediate_size", 0)
+        check_ffn_size(settings.ffn_size, width)
     set_seed(config.seed)
 
     multi = settings.multi_label
@@ -229,7 +236,7 @@ def train(
     data_seed = config.seed if config.data_seed < 0 else config.data_seed  # -1: one seed for all, as before
     transfer = transfer_rows(config.transfer, [ds for ds, _ in sources], data_seed)
     train_rows = sample_training_rows(sources, data_seed) + transfer
-    base, tokenizer, model, hidden = _model(settings, config, train_rows, data_seed)
+    base, tokenizer, model, hidden, pruned = _model(settings, config, train_rows, data_seed)
     soft = _soft_targets(config, settings, sources, train_rows, len(transfer)) if config.teachers else None
     train_data = _encode(tokenizer, train_rows, settings, soft, config.single_label_negatives)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
@@ -261,6 +268,8 @@ def train(
     trainer.train(resume_from_checkpoint=True if resume else None)
 
     meta = _run_meta(settings, config, base, trainer.state, sources, len(transfer), reproduce)
+    if pruned:
+        meta["ffn_pruned"] = pruned
     _save(out, trainer.model, tokenizer, meta, config.save_dtype, [ds for ds, _ in sources] if multi else None)
     # Checkpoints exist only for --resume; they hold Trainer pickles (optimizer, RNG, args), so a
     # finished model directory does not keep them.
@@ -298,18 +307,25 @@ def _sources(config: TrainConfig, multi: bool) -> tuple[list[tuple[Dataset, floa
 
 def _model(settings: ModelSettings, config: TrainConfig, train_rows: list[Example] = (), data_seed: int = 0):
     """The resolved base, its tokenizer, the model to fine-tune (cut to ``keep_layers`` and narrowed to
-    ``ffn_size`` for a student, the neurons chosen on a seeded sample of ``train_rows``), and the teacher
-    whose layers it learns from (``distill_hidden``; else None)."""
+    ``ffn_size`` for a student), the teacher whose layers it learns from (``distill_hidden``; else None),
+    and what the narrowing cut (:func:`emotionkit.prune.prune_ffn`; else None). The neurons are chosen
+    on a sample of ``train_rows`` drawn with ``data_seed``."""
     from transformers import AutoTokenizer  # noqa: PLC0415
 
     base = resolve_base_model(settings.base_model)
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = new_model(base, settings)
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions is not None and settings.max_length > positions:
+        # A longer max_length would train, then fail on the first text that fills it.
+        raise ValueError(f"max_length {settings.max_length} is over what {settings.base_model} reads "
+                         f"(max_position_embeddings {positions})")
     kept = settings.keep_layers or tuple(range(model.config.num_hidden_layers))
     if settings.keep_layers:  # a smaller student: the base with only these layers (emotionkit.student)
         from emotionkit.student import keep_only_layers  # noqa: PLC0415
 
         model = keep_only_layers(model, list(settings.keep_layers))
+    pruned = None
     if settings.ffn_size:  # a narrower student: each feed-forward block cut to its most useful neurons
         from emotionkit.prune import IMPORTANCE_TEXTS, ffn_importance, prune_ffn  # noqa: PLC0415
 
@@ -317,19 +333,15 @@ def _model(settings: ModelSettings, config: TrainConfig, train_rows: list[Exampl
             raise ValueError("ffn_size: expected training rows to choose the neurons on, got none")
         sample = random.Random(data_seed).sample(list(train_rows), min(IMPORTANCE_TEXTS, len(train_rows)))
         texts = [normalize(ex.text, settings.normalize) for ex in sample]
-        model = prune_ffn(model, settings.ffn_size, ffn_importance(model, tokenizer, texts, settings.max_length))
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions is not None and settings.max_length > positions:
-        # A longer max_length would train, then fail on the first text that fills it.
-        raise ValueError(f"max_length {settings.max_length} is over what {settings.base_model} reads "
-                         f"(max_position_embeddings {positions})")
+        pruned = prune_ffn(model, settings.ffn_size, ffn_importance(model, tokenizer, texts, settings.max_length))
+        pruned["texts"] = len(texts)
     hidden = None
     if config.distill_hidden:
         if not _same_model(base, resolve_base_model(config.teachers[0])):
             log.warning("distill_hidden: the student is cut from %s, not from its teacher %s; its layers learn from the "
                         "teacher's layers of the same index", base, config.teachers[0])
         hidden = HiddenTeacher(config.teachers[0], kept, model.config, tuple(settings.normalize))
-    return base, tokenizer, model, hidden
+    return base, tokenizer, model, hidden, pruned
 
 
 def _same_model(a: str, b: str) -> bool:
