@@ -116,3 +116,11 @@ def check_ffn_size(size: int, width: int) -> None:
     if not isinstance(size, int) or isinstance(size, bool) or not 0 < size < width:
         raise ValueError(f"ffn_size: expected a whole number of neurons in 1..{width - 1} "
                          f"(the base model's feed-forward blocks have {width}), got {size!r}")
+
+
+def check_base_width(base: str, size: int) -> None:
+    """:func:`check_ffn_size` against the width the config of the model at ``base`` says (nothing is loaded)."""
+    from transformers import AutoConfig  # noqa: PLC0415
+
+    check_ffn_size(size, getattr(AutoConfig.from_pretrained(base), "intermediate_size", 0))
+

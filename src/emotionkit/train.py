@@ -223,12 +223,9 @@ def train(
     check_head_settings(settings, config)
     check_hidden_settings(settings.keep_layers, config.teachers, config.distill_hidden, settings.ffn_size)
     if settings.ffn_size:  # before any data is read: the base must be wider than the cut
-        from transformers import AutoConfig  # noqa: PLC0415
+        from emotionkit.prune import check_base_width  # noqa: PLC0415
 
-        from emotionkit.prune import check_ffn_size  # noqa: PLC0415
-
-        width = getattr(AutoConfig.from_pretrained(resolve_base_model(settings.base_model)), "intermediate_size", 0)
-        check_ffn_size(settings.ffn_size, width)
+        check_base_width(resolve_base_model(settings.base_model), settings.ffn_size)
     set_seed(config.seed)
 
     multi = settings.multi_label
