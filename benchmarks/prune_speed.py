@@ -30,9 +30,9 @@ from emotionkit.evaluate import write_json
 from emotionkit.onnx_engine import export_onnx, graph_dir, quantize_int8
 from emotionkit.predict import EmotionClassifier
 from emotionkit.prune import IMPORTANCE_TEXTS, ffn_importance, prune_ffn
+from emotionkit.student import save_beside
 
 SIZES = (768, 512, 384)
-_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt", "emotionkit.json")
 
 
 def narrowed(model: Path, size: int, texts: list[str], root: Path) -> Path:
@@ -40,13 +40,9 @@ def narrowed(model: Path, size: int, texts: list[str], root: Path) -> Path:
     import torch  # noqa: PLC0415
     from transformers import AutoModelForSequenceClassification, AutoTokenizer  # noqa: PLC0415
 
-    out = root / f"ffn{size}"
     net = AutoModelForSequenceClassification.from_pretrained(str(model), dtype=torch.float32)
     prune_ffn(net, size, ffn_importance(net, AutoTokenizer.from_pretrained(str(model)), texts))
-    net.save_pretrained(str(out))
-    for name in _FILES:
-        if (model / name).is_file():
-            shutil.copy2(model / name, out / name)
+    out = save_beside(net, model, root / f"ffn{size}")
     export_onnx(out)
     if not (graph_dir(out) / "model_int8.onnx").is_file():  # refused by the parity check: time it all the same
         quantize_int8(graph_dir(out) / "model.onnx", graph_dir(out) / "model_int8.onnx", out)

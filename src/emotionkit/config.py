@@ -363,6 +363,22 @@ def _seed(base: str, lr: float, batch: int, epochs: float, card: str, **extra: o
     )
 
 
+# How a student of the shipped default is taught: by the default's calibrated sigmoid scores and by the
+# labels, half each, on the default's data (the student presets below).
+_STUDENT_TRAIN = TrainConfig(
+    data=("../shared/data/emotion", "../shared/data/goemotions", "data/stylemix:3", "data/stylemix-multi:4"),
+    output_dir="models/emotionkit-minilm-l3",
+    extra_test=("data/styleset", "data/styleset-multi"),
+    teachers=("models/emotionkit-minilm",),
+    distill_alpha=0.5,
+    distill_temperature=1.0,  # the teacher's calibrated probabilities as they are
+    learning_rate=8e-5,
+    epochs=3,
+    seed=13,
+    data_seed=3,
+    save_dtype="float16",
+)
+
 PRESETS: dict[str, Recipe] = {
     "distilbert-base-uncased-emotion": _seed(
         "distilbert-base-uncased", 2e-5, 64, 8, "bhadresh-savani/distilbert-base-uncased-emotion"
@@ -399,19 +415,7 @@ PRESETS: dict[str, Recipe] = {
     # default's calibrated sigmoid scores and by the labels, half each, on the default's data.
     "emotionkit-student": Recipe(
         ModelSettings(base_model="models/emotionkit-minilm", multi_label=True, keep_layers=(0, 2, 5)),
-        TrainConfig(
-            data=("../shared/data/emotion", "../shared/data/goemotions", "data/stylemix:3", "data/stylemix-multi:4"),
-            output_dir="models/emotionkit-minilm-l3",
-            extra_test=("data/styleset", "data/styleset-multi"),
-            teachers=("models/emotionkit-minilm",),
-            distill_alpha=0.5,
-            distill_temperature=1.0,  # the teacher's calibrated probabilities as they are
-            learning_rate=8e-5,
-            epochs=3,
-            seed=13,
-            data_seed=3,
-            save_dtype="float16",
-        ),
+        _STUDENT_TRAIN,
         "emotionkit 3-layer student (multi-label)",
     ),
     # A narrower student of the shipped default, for the CPU speed bar (issue 27): every layer kept, each
@@ -419,20 +423,7 @@ PRESETS: dict[str, Recipe] = {
     # taught by the default's calibrated scores, the labels, and each layer by the layer it was cut from.
     "emotionkit-narrow": Recipe(
         ModelSettings(base_model="models/emotionkit-minilm", multi_label=True, ffn_size=512),
-        TrainConfig(
-            data=("../shared/data/emotion", "../shared/data/goemotions", "data/stylemix:3", "data/stylemix-multi:4"),
-            output_dir="models/emotionkit-minilm-narrow",
-            extra_test=("data/styleset", "data/styleset-multi"),
-            teachers=("models/emotionkit-minilm",),
-            distill_alpha=0.5,
-            distill_temperature=1.0,  # the teacher's calibrated probabilities as they are
-            distill_hidden=1.0,
-            learning_rate=8e-5,
-            epochs=3,
-            seed=13,
-            data_seed=3,
-            save_dtype="float16",
-        ),
+        replace(_STUDENT_TRAIN, output_dir="models/emotionkit-minilm-narrow", distill_hidden=1.0),
         "emotionkit narrow student (multi-label)",
     ),
     # The six-way model shipped before the multi-label one (models/emotionkit-minilm-six): MiniLM on the

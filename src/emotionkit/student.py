@@ -86,6 +86,12 @@ def shrink(model_dir: str | Path, layers: list[int], out_dir: str | Path) -> Pat
     if out.exists():
         raise FileExistsError(f"{out} exists; choose a new directory")
     model = keep_only_layers(AutoModelForSequenceClassification.from_pretrained(str(src), dtype=torch.float32), layers)
+    return save_beside(model, src, out)
+
+
+def save_beside(model, src: Path, out: Path) -> Path:
+    """Write ``model`` (cut from the one at ``src``) to ``out`` with ``src``'s tokenizer and ``emotionkit.json``,
+    whole or not at all; returns ``out``."""
     partial = out.with_name(f".{out.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     try:
