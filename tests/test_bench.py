@@ -81,3 +81,50 @@ def test_bench_refuses_a_reference_model_it_cannot_compare_before_any_work(train
     (other / "config.json").write_text(json.dumps({"id2label": {"0": "POSITIVE", "1": "NEGATIVE"}}))
     with pytest.raises(ValueError, match="six emotions"):
         bench.run_benchmark(trained_tiny, tiny_data, reference_model=other, repeats=1, latency_calls=1)
+
+
+def test_bench_rounds_reverse_the_order_and_report_medians_of_each_rounds_ratios(trained_tiny, tiny_data, tmp_path,
+                                                                                 capsys):
+    rc = main(["bench", "--model", str(trained_tiny), "--data", str(tiny_data), "--repeats", "1", "--latency-calls",
+               "3", "--rounds", "2", "--contenders", "transformers-pipeline", "emotionkit-onnx-fp32",
+               "--results-dir", str(tmp_path), "--json"])
+    assert rc == 0
+    out = capsys.readouterr()
+    results = json.loads(out.out)
+    assert results["rounds"] == 2
+    ran = [line.split(":")[0].strip() for line in out.err.splitlines() if line.strip().startswith(("transformers", "emotionkit"))]
+    assert ran == ["transformers-pipeline", "emotionkit-onnx-fp32", "emotionkit-onnx-fp32", "transformers-pipeline"]
+    pipe, onnx = results["rows"]
+    assert pipe["speedup_vs_pipeline_rounds"] == [1.0, 1.0]
+    assert len(onnx["samples_per_second_runs"]) == 2
+    # Each round's ratio is against that round's pipeline; the row gives the median of them.
+    for key, figure in (("speedup_vs_pipeline", "samples_per_second"), ("latency_p50_vs_pipeline", "latency_p50_ms")):
+        rounds = [a / b for a, b in zip(onnx[f"{figure}_rounds"], pipe[f"{figure}_rounds"], strict=True)]
+        assert onnx[f"{key}_rounds"] == pytest.approx(rounds)
+        assert onnx[key] == pytest.approx(sum(rounds) / 2)
+
+
+def test_bench_combines_rounds_against_each_rounds_own_pipeline():
+    from emotionkit.bench import _combine, _with_ratios
+
+    def row(name, rate, p50):
+        return {"name": name, "samples_per_second": rate, "samples_per_second_runs": [rate], "latency_p50_ms": p50,
+                "latency_p99_ms": p50 * 2, "load_seconds": 1.0, "peak_rss_mb": rate}
+
+    # The machine halves its speed between rounds 1 and 2 and recovers in 3: the ratio stays 4x in every round.
+    rounds = [_with_ratios({"transformers-pipeline": row("transformers-pipeline", p, 40 / p * 10),
+                            "fast": row("fast", 4 * p, 10 / p * 10)}) for p in (100.0, 50.0, 90.0)]
+    fast = _combine([r["fast"] for r in rounds])
+    assert fast["speedup_vs_pipeline_rounds"] == pytest.approx([4.0, 4.0, 4.0])
+    assert fast["speedup_vs_pipeline"] == pytest.approx(4.0)
+    assert fast["latency_p50_vs_pipeline"] == pytest.approx(0.25)
+    assert fast["samples_per_second"] == 360.0 and fast["peak_rss_mb"] == 400.0
+    assert fast["samples_per_second_runs"] == [400.0, 200.0, 360.0]
+    assert _combine([rounds[0]["fast"]]) == rounds[0]["fast"]  # one round: the row as it ran
+
+
+def test_bench_refuses_zero_rounds(trained_tiny, tiny_data):
+    from emotionkit import bench
+
+    with pytest.raises(ValueError, match="rounds must be >= 1.*0"):
+        bench.run_benchmark(trained_tiny, tiny_data, rounds=0)

@@ -141,6 +141,51 @@ def _run_contender(name, model_dir, texts, labels, batch_size, repeats, latency_
         queue.put({"name": name, "error": f"{type(err).__name__}: {err}"})
 
 
+def _run_child(name: str, directory: str, args: tuple) -> dict:
+    """One contender in a child process of its own; its row, or BenchError with the child's error."""
+    ctx = mp.get_context("spawn")
+    queue = ctx.Queue()
+    proc = ctx.Process(target=_run_contender, args=(name, directory, *args, queue))
+    proc.start()
+    row = queue.get()
+    proc.join()
+    if "error" in row:
+        raise BenchError(f"benchmark contender {name} failed: {row['error']}")
+    print(f"  {name}: {row['samples_per_second']:.1f} samples/s, p50 {row['latency_p50_ms']:.2f} ms", file=sys.stderr)
+    row["model"] = directory
+    return row
+
+
+# (ratio, against which contender, of which figure)
+_RATIOS = (("speedup_vs_pipeline", BASELINE, "samples_per_second"),
+           ("latency_p50_vs_pipeline", BASELINE, "latency_p50_ms"),
+           ("speedup_vs_reference", REFERENCE, "samples_per_second"),
+           ("latency_p50_vs_reference", REFERENCE, "latency_p50_ms"))
+
+
+def _with_ratios(rows: dict[str, dict]) -> dict[str, dict]:
+    """One round's rows, each given its ratios against the pipeline (and the reference) of that round."""
+    for key, against, figure in _RATIOS:
+        if against in rows:
+            for row in rows.values():
+                row[key] = row[figure] / rows[against][figure]
+    return rows
+
+
+def _combine(runs: list[dict]) -> dict:
+    """A contender's rows over the rounds, as one: medians of its figures and ratios, each round's kept."""
+    row = dict(runs[0])
+    if len(runs) == 1:
+        return row
+    for key in ("samples_per_second", "latency_p50_ms", "latency_p99_ms", "load_seconds",
+                *(r[0] for r in _RATIOS if r[0] in row)):
+        row[f"{key}_rounds"] = [run[key] for run in runs]
+        row[key] = statistics.median(row[f"{key}_rounds"])
+    row["samples_per_second_runs"] = [rate for run in runs for rate in run["samples_per_second_runs"]]
+    row["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    return row
+
+
 def run_benchmark(
     model_dir: str | Path,
     data: str | Path,
@@ -152,12 +197,17 @@ def run_benchmark(
     threads: int | None = None,
     limit: int | None = None,
     reference_model: str | Path | None = None,
+    rounds: int = 1,
 ) -> dict:
     """Run every contender on the split; returns the results (rows plus ratios against the pipeline).
 
     With ``reference_model`` (the model a smaller student replaces), the stock pipeline on that model
     runs first as one more contender, and every row also gets its ratios against it
     (``speedup_vs_reference``, ``latency_p50_vs_reference``): what a user of the replaced model gains.
+
+    With ``rounds`` > 1 every contender runs once per round, the order reversed every other round, so a
+    machine that speeds up or slows down during the run weighs on all of them alike; each round gives its
+    own ratios (``*_rounds``) and a row reports the median over rounds of its figures and of its ratios.
     """
     import torch  # noqa: PLC0415
 
@@ -165,8 +215,9 @@ def run_benchmark(
     from emotionkit.onnx_engine import FP32, INT8, check_cache, export_onnx, int8_refusal  # noqa: PLC0415
     from emotionkit.runtime import cpu_threads  # noqa: PLC0415
 
-    if repeats < 1 or latency_calls < 1 or batch_size < 1:
-        raise ValueError(f"repeats, latency_calls and batch_size must be >= 1, got {repeats}, {latency_calls}, {batch_size}")
+    if min(repeats, latency_calls, batch_size, rounds) < 1:
+        raise ValueError("repeats, latency_calls, batch_size and rounds must be >= 1, "
+                         f"got {repeats}, {latency_calls}, {batch_size}, {rounds}")
     if limit is not None and limit < 1:
         raise ValueError(f"limit must be None (every text) or >= 1, got {limit}")
     known = dict.fromkeys((*CPU_CONTENDERS, *GPU_CONTENDERS))
@@ -193,32 +244,16 @@ def run_benchmark(
         contenders = [c for c in contenders if "int8" not in c]
     if reference_model is not None:
         contenders = [REFERENCE, *contenders]
-    ctx = mp.get_context("spawn")
-    rows = []
-    for name in contenders:
-        queue = ctx.Queue()
-        directory = str(reference_model) if name == REFERENCE else model_dir
-        proc = ctx.Process(
-            target=_run_contender,
-            args=(name, directory, texts, labels, batch_size, repeats, latency_calls, threads, queue),
-        )
-        proc.start()
-        row = queue.get()
-        proc.join()
-        if "error" in row:
-            raise BenchError(f"benchmark contender {name} failed: {row['error']}")
-        print(f"  {name}: {row['samples_per_second']:.1f} samples/s, p50 {row['latency_p50_ms']:.2f} ms", file=sys.stderr)
-        row["model"] = directory
-        rows.append(row)
-    base = next((r for r in rows if r["name"] == BASELINE), None)
-    ref = next((r for r in rows if r["name"] == REFERENCE), None)
-    for row in rows:
-        if base:
-            row["speedup_vs_pipeline"] = row["samples_per_second"] / base["samples_per_second"]
-            row["latency_p50_vs_pipeline"] = row["latency_p50_ms"] / base["latency_p50_ms"]
-        if ref:
-            row["speedup_vs_reference"] = row["samples_per_second"] / ref["samples_per_second"]
-            row["latency_p50_vs_reference"] = row["latency_p50_ms"] / ref["latency_p50_ms"]
+    args = (texts, labels, batch_size, repeats, latency_calls, threads)
+    order = list(contenders)
+    per_round = []
+    for r in range(rounds):
+        if rounds > 1:
+            print(f"  round {r + 1} of {rounds}", file=sys.stderr)
+        ran = [_run_child(name, str(reference_model) if name == REFERENCE else model_dir, args)
+               for name in (order if r % 2 == 0 else order[::-1])]
+        per_round.append(_with_ratios({row["name"]: row for row in ran}))
+    rows = [_combine([one[name] for one in per_round]) for name in order]
     return {
         "model": model_dir,
         "reference_model": None if reference_model is None else str(reference_model),
@@ -227,6 +262,7 @@ def run_benchmark(
         "texts": len(texts),
         "batch_size": batch_size,
         "repeats": repeats,
+        "rounds": rounds,
         "device": torch.cuda.get_device_name(0) if gpu else f"cpu ({cpu_threads()} threads)",
         "machine": platform.platform(),
         "python": platform.python_version(),
@@ -238,7 +274,9 @@ def run_benchmark(
 def markdown_table(results: dict) -> str:
     lines = [
         f"Test split: {results['texts']} texts, batch size {results['batch_size']}, {results['device']}; "
-        f"throughput is the median of {results['repeats']} runs after a warm-up.",
+        f"throughput is the median of {results['repeats']} runs after a warm-up"
+        + (f"; every figure and ratio is the median over {results['rounds']} rounds (each contender once a round, "
+           "the order reversed every other round)." if results.get("rounds", 1) > 1 else "."),
         "",
         "| contender | accuracy | macro-F1 | samples/s | vs pipeline | latency p50 (ms) | p99 (ms) | peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -197,6 +197,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         threads=args.threads,
         limit=args.limit,
         reference_model=args.reference_model,
+        rounds=args.rounds,
     )
     path = save_results(results, args.results_dir)
     results["results_file"] = str(path)
@@ -372,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32, help="Batch size for every contender.")
     p.add_argument("--repeats", type=int, default=3, help="Timed passes over the split (median reported).")
     p.add_argument("--latency-calls", type=int, default=200, help="Single-text calls for latency percentiles.")
+    p.add_argument("--rounds", type=int, default=1,
+                   help="Run every contender this many times, the order reversed every other round; each figure "
+                        "and ratio is the median over rounds (the machine's drift weighs on all alike).")
     p.add_argument("--threads", type=int, default=None, help="Threads per emotionkit engine (default: all cores).")
     p.add_argument("--limit", type=int, default=None, help="Use only the first N texts (quick runs).")
     p.add_argument("--contenders", nargs="*", help="Subset of contenders to run.")
