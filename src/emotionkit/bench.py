@@ -173,7 +173,8 @@ def _with_ratios(rows: dict[str, dict]) -> dict[str, dict]:
 
 
 def _combine(runs: list[dict]) -> dict:
-    """A contender's rows over the rounds, as one: medians of its figures and ratios, each round's kept."""
+    """A contender's rows over the rounds, as one: the median of each timing and ratio (each round's kept in
+    ``<key>_rounds``), the highest peak RSS, and the scores of the first round (the same texts every round)."""
     row = dict(runs[0])
     if len(runs) == 1:
         return row
@@ -182,8 +183,24 @@ def _combine(runs: list[dict]) -> dict:
         row[f"{key}_rounds"] = [run[key] for run in runs]
         row[key] = statistics.median(row[f"{key}_rounds"])
     row["samples_per_second_runs"] = [rate for run in runs for rate in run["samples_per_second_runs"]]
-    row["peak_rss_mb"] = max(run["peak_rss_mb"] for run in runs)
+    row["peak_rss_mb_rounds"] = [run["peak_rss_mb"] for run in runs]
+    row["peak_rss_mb"] = max(row["peak_rss_mb_rounds"])
     return row
+
+
+def _ready_graphs(model_dir: str, contenders) -> list[str]:
+    """Export the model's ONNX graphs outside the timed children; the contenders less int8 if it was refused."""
+    from emotionkit.onnx_engine import FP32, INT8, check_cache, export_onnx, int8_refusal  # noqa: PLC0415
+
+    int8 = any("int8" in c for c in contenders)
+    if any("onnx" in c for c in contenders) and (check_cache(Path(model_dir), FP32)
+                                                  or (int8 and check_cache(Path(model_dir), INT8))):
+        export_onnx(model_dir)
+    refused = int8_refusal(model_dir) if int8 else None  # hashes the weights: read it once
+    if refused:
+        log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender", model_dir, refused)
+        return [c for c in contenders if "int8" not in c]
+    return list(contenders)
 
 
 def run_benchmark(
@@ -207,12 +224,12 @@ def run_benchmark(
 
     With ``rounds`` > 1 every contender runs once per round, the order reversed every other round, so a
     machine that speeds up or slows down during the run weighs on all of them alike; each round gives its
-    own ratios (``*_rounds``) and a row reports the median over rounds of its figures and of its ratios.
+    own ratios (``*_rounds``) and a row reports the median over rounds of its timings and of its ratios
+    (so a ratio need not equal the quotient of the two medians it compares).
     """
     import torch  # noqa: PLC0415
 
     from emotionkit.data import load_dataset  # noqa: PLC0415
-    from emotionkit.onnx_engine import FP32, INT8, check_cache, export_onnx, int8_refusal  # noqa: PLC0415
     from emotionkit.runtime import cpu_threads  # noqa: PLC0415
 
     if min(repeats, latency_calls, batch_size, rounds) < 1:
@@ -234,18 +251,11 @@ def run_benchmark(
                          "single-label split (the tweets); score a multi-label one with `emotionkit evaluate`")
     texts, labels = [e.text for e in examples], [e.label for e in examples]
     model_dir = str(model_dir)
-    int8 = any("int8" in c for c in contenders)
-    if any("onnx" in c for c in contenders) and (check_cache(Path(model_dir), FP32)
-                                                  or (int8 and check_cache(Path(model_dir), INT8))):
-        export_onnx(model_dir)  # export outside the timed children
-    refused = int8_refusal(model_dir) if int8 else None  # hashes the weights: read it once
-    if refused:
-        log.warning("%s has no int8 graph (%s); benchmarking without the int8 contender", model_dir, refused)
-        contenders = [c for c in contenders if "int8" not in c]
+    contenders = _ready_graphs(model_dir, contenders)
     if reference_model is not None:
         contenders = [REFERENCE, *contenders]
     args = (texts, labels, batch_size, repeats, latency_calls, threads)
-    order = list(contenders)
+    order = list(dict.fromkeys(contenders))  # a contender named twice runs once a round
     per_round = []
     for r in range(rounds):
         if rounds > 1:
@@ -275,8 +285,8 @@ def markdown_table(results: dict) -> str:
     lines = [
         f"Test split: {results['texts']} texts, batch size {results['batch_size']}, {results['device']}; "
         f"throughput is the median of {results['repeats']} runs after a warm-up"
-        + (f"; every figure and ratio is the median over {results['rounds']} rounds (each contender once a round, "
-           "the order reversed every other round)." if results.get("rounds", 1) > 1 else "."),
+        + (f"; every timing and ratio is the median over {results['rounds']} rounds (each contender once a round, "
+           "the order reversed every other round; each ratio taken within its round)." if results.get("rounds", 1) > 1 else "."),
         "",
         "| contender | accuracy | macro-F1 | samples/s | vs pipeline | latency p50 (ms) | p99 (ms) | peak RSS (MB) |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",

@@ -374,8 +374,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repeats", type=int, default=3, help="Timed passes over the split (median reported).")
     p.add_argument("--latency-calls", type=int, default=200, help="Single-text calls for latency percentiles.")
     p.add_argument("--rounds", type=int, default=1,
-                   help="Run every contender this many times, the order reversed every other round; each figure "
-                        "and ratio is the median over rounds (the machine's drift weighs on all alike).")
+                   help="Run every contender this many times, the order reversed every other round; each timing "
+                        "and ratio is the median over rounds, each ratio taken within its round (N times as long).")
     p.add_argument("--threads", type=int, default=None, help="Threads per emotionkit engine (default: all cores).")
     p.add_argument("--limit", type=int, default=None, help="Use only the first N texts (quick runs).")
     p.add_argument("--contenders", nargs="*", help="Subset of contenders to run.")
