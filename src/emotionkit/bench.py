@@ -188,7 +188,7 @@ def _combine(runs: list[dict]) -> dict:
     return row
 
 
-def _ready_graphs(model_dir: str, contenders) -> list[str]:
+def _ready_graphs(model_dir: str, contenders: tuple[str, ...] | list[str]) -> list[str]:
     """Export the model's ONNX graphs outside the timed children; the contenders less int8 if it was refused."""
     from emotionkit.onnx_engine import FP32, INT8, check_cache, export_onnx, int8_refusal  # noqa: PLC0415
 

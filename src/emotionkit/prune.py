@@ -123,4 +123,3 @@ def check_base_width(base: str, size: int) -> None:
     from transformers import AutoConfig  # noqa: PLC0415
 
     check_ffn_size(size, getattr(AutoConfig.from_pretrained(base), "intermediate_size", 0))
-
