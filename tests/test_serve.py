@@ -22,6 +22,10 @@ from emotionkit.labels import LABELS
 pytestmark = pytest.mark.slow
 
 
+class PortTaken(RuntimeError):
+    """The server could not bind the port it was given: another process took it after free_port chose it."""
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -30,6 +34,15 @@ def free_port() -> int:
 
 class Server:
     def __init__(self, model: Path, *extra: str):
+        for attempt in range(3):  # make test runs two workers: another one's server may take the port first
+            try:
+                self._start(model, extra)
+                return
+            except PortTaken:
+                if attempt == 2:
+                    raise
+
+    def _start(self, model: Path, extra: tuple[str, ...]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         cmd = [sys.executable, "-m", "emotionkit.cli", "serve", "--model", str(model), "--port", str(self.port),
@@ -39,7 +52,8 @@ class Server:
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited: {self.proc.stderr.read()}")
+                err = self.proc.stderr.read()
+                raise (PortTaken if "address already in use" in err.lower() else RuntimeError)(f"server exited: {err}")
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return
