@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import httpx
+import psutil
 import pytest
 
 from emotionkit.labels import LABELS
@@ -30,6 +31,15 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def _listening(pid: int, port: int) -> bool:
+    """Whether the process ``pid`` itself listens on ``port``."""
+    try:
+        connections = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
 
 
 class Server:
@@ -54,6 +64,9 @@ class Server:
             if self.proc.poll() is not None:
                 err = self.proc.stderr.read()
                 raise (PortTaken if "address already in use" in err.lower() else RuntimeError)(f"server exited: {err}")
+            if not _listening(self.proc.pid, self.port):  # else /health might be another worker's server
+                time.sleep(0.2)
+                continue
             try:
                 if httpx.get(self.url + "/health", timeout=1).status_code == 200:
                     return
