@@ -72,7 +72,9 @@ class Server:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
-        raise RuntimeError("server did not start in 60 s")
+        self.proc.kill()
+        raise RuntimeError(f"server did not start in 60 s (listening on {self.port}: "
+                           f"{_listening(self.proc.pid, self.port)})")
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
@@ -237,7 +239,9 @@ def test_classify_file_csv(server):
 
 
 def test_sigterm_finishes_requests_in_flight(trained_tiny):
-    srv = Server(trained_tiny, "--max-wait-ms", "800")  # the request waits in the batcher when SIGTERM comes
+    # The request waits in the batcher when SIGTERM comes: sent at once, it has 0.6 s to arrive (two test workers
+    # share the cores), then waits 1 s (the most the server allows) for company, so SIGTERM finds it waiting.
+    srv = Server(trained_tiny, "--max-wait-ms", "1000")
     result: dict = {}
 
     def call() -> None:
@@ -245,7 +249,7 @@ def test_sigterm_finishes_requests_in_flight(trained_tiny):
 
     th = threading.Thread(target=call)
     th.start()
-    time.sleep(0.3)
+    time.sleep(0.6)
     srv.proc.send_signal(signal.SIGTERM)
     th.join()
     assert result["r"].status_code == 200 and len(result["r"].json()) == 2
