@@ -72,9 +72,9 @@ class Server:
                     return
             except httpx.HTTPError:
                 time.sleep(0.2)
+        listening = _listening(self.proc.pid, self.port)  # before the kill, which ends its sockets
         self.proc.kill()
-        raise RuntimeError(f"server did not start in 60 s (listening on {self.port}: "
-                           f"{_listening(self.proc.pid, self.port)})")
+        raise RuntimeError(f"server did not start in 60 s (listening on {self.port}: {listening})")
 
     def stop(self) -> int:
         self.proc.send_signal(signal.SIGTERM)
