@@ -14,7 +14,12 @@ what any decision on them could reach, on GoEmotions validation:
   moved by ``shift`` in logit space, and neutral called when the neutral output reaches ``tau`` and no emotion
   exceeds ``m`` times its threshold. Reported: the best neutral F1 among rules that call at most 2% of the
   validation tweets (all emotional) emotion-free, as the stored decision's rule requires, with that rule's
-  macro-F1 over the seven labels, and the best macro-F1 among the same rules.
+  macro-F1 over the seven labels, and the best macro-F1 among the same rules;
+* ``stored_errors``: the stored decision's neutral errors by kind of comment. A false neutral is a comment
+  whose raters did not choose neutral, either one that carries one of the six under the package's mapping
+  or one whose labels are all dropped ones (approval, disapproval, confusion: no emotion of the six, yet not
+  neutral to its raters); a missed neutral has neutral alone or beside one of the six. Also the neutral F1
+  the stored decision would have with the dropped-only comments left out of the scoring.
 
 Writes benchmarks/results/neutral-ceiling-<time>.json.
 """
@@ -68,6 +73,25 @@ def seven_f1(gold_emotions: np.ndarray, gold_neutral: np.ndarray, pred: np.ndarr
     return float(f[-1]), float(f.mean())
 
 
+def neutral_errors(gold_emotions: np.ndarray, gold_neutral: np.ndarray, pred: np.ndarray) -> dict:
+    """The stored decision's neutral errors by kind of comment (see the module docstring)."""
+    called = ~pred.any(axis=1)
+    gold_neutral = gold_neutral.astype(bool)
+    carries = gold_emotions.any(axis=1)
+    dropped_only = ~carries & ~gold_neutral
+    tp = int((called & gold_neutral).sum())
+    false = called & ~gold_neutral
+    missed = ~called & gold_neutral
+    kept = ~dropped_only
+    f1_kept = 2 * tp / (2 * tp + int((false & kept).sum()) + int(missed.sum()))
+    return {"true_neutral": tp, "false_neutral": int(false.sum()),
+            "false_neutral_carries_an_emotion": int((false & carries).sum()),
+            "false_neutral_dropped_labels_only": int((false & dropped_only).sum()),
+            "dropped_labels_only_comments": int(dropped_only.sum()),
+            "missed_neutral": int(missed.sum()), "missed_neutral_beside_an_emotion": int((missed & carries).sum()),
+            "neutral_f1_without_dropped_only_comments": round(f1_kept, 4)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("model")
@@ -88,6 +112,7 @@ def main() -> None:
     neutral_f1, macro = seven_f1(gold_emotions, gold_neutral, decision.present(scores))
     out["stored"] = {"neutral_f1": round(neutral_f1, 4), "f1_macro": round(macro, 4),
                      "tweets_emotion_free": round(float((~decision.present(tweet_scores).any(axis=1)).mean()), 4)}
+    out["stored_errors"] = neutral_errors(gold_emotions, gold_neutral, decision.present(scores))
     rules = []
     for shift, tau, margin in itertools.product(SHIFTS, TAUS, MARGINS):
         free = float((~present(decision, tweet_scores, shift, tau, margin).any(axis=1)).mean())
@@ -98,7 +123,7 @@ def main() -> None:
     out["override"] = {"rules": len(rules), "allowed": len(allowed),
                        "best_neutral_f1": max(allowed, key=lambda r: r["neutral_f1"]),
                        "best_f1_macro": max(allowed, key=lambda r: r["f1_macro"])}
-    for key in ("neutral_output", "none_present", "stored"):
+    for key in ("neutral_output", "none_present", "stored", "stored_errors"):
         print(f"{key:>15}: {out[key]}")
     print(f"{'override':>15}: best neutral F1 {out['override']['best_neutral_f1']}")
     print(f"{'':>15}  best macro-F1 {out['override']['best_f1_macro']}")
