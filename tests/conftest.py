@@ -167,3 +167,38 @@ def trained_tiny_multi(tiny_models, tiny_data, tiny_multi_data, tmp_path_factory
         reproduce="emotionkit train --multi-label (test fixture)",
     )
     return out
+
+
+
+DECIDED_TEXTS = ("ok", "so happy and so scared", "The meeting moved to 3pm.", "I MISS YOU")
+
+
+@pytest.fixture(scope="session")
+def decided_tiny_multi(trained_tiny_multi, tmp_path_factory) -> dict[str, Path]:
+    """Two copies of the tiny multi-label model with their stored decisions set so that every one of
+    ``DECIDED_TEXTS`` carries no emotion (``"none"``: neutral) or exactly two (``"several"``). The tiny model's
+    scores barely move from text to text, so its own thresholds give every text the same, unknown, answer.
+    The two emotions with the highest scores get a threshold under every text's score, every other output
+    one above all of them; the fallback is neutral."""
+    import shutil
+
+    from emotionkit.predict import EmotionClassifier
+
+    scores = EmotionClassifier.load(trained_tiny_multi, engine="torch").predict_proba(list(DECIDED_TEXTS))
+    labels = EmotionClassifier.load(trained_tiny_multi, engine="torch").labels
+    emotions = [j for j, name in enumerate(labels) if name != "neutral"]
+    two = sorted(emotions, key=lambda j: -scores[:, j].min())[:2]
+    out = {}
+    for case in ("none", "several"):
+        directory = tmp_path_factory.mktemp(f"decided_{case}") / "model"
+        shutil.copytree(trained_tiny_multi, directory)
+        thresholds = {}
+        for j, name in enumerate(labels):
+            low, top = float(scores[:, j].min()), float(scores[:, j].max())
+            thresholds[name] = low / 2 if case == "several" and j in two else top + (1 - top) / 2
+        meta_path = directory / "emotionkit.json"
+        meta = json.loads(meta_path.read_text("utf-8"))
+        meta["decision"] = {**meta.get("decision", {}), "thresholds": thresholds, "fallback": "neutral"}
+        meta_path.write_text(json.dumps(meta, indent=2), "utf-8")
+        out[case] = directory
+    return out

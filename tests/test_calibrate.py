@@ -161,3 +161,71 @@ def test_emotionkit_test_scores_a_model_as_train_did(trained_tiny_multi, tmp_pat
     assert again.keys() == first.keys()
     for name in first:
         assert again[name]["f1_macro"] == pytest.approx(first[name]["f1_macro"], abs=1e-9)
+
+
+def _row(labels=None, kind=None, neutral=False, label=0):
+    from emotionkit.data import Example
+
+    return Example(text="t", label=label, labels=labels, neutral=neutral, kind=kind)
+
+
+def test_per_kind_rates_and_emotion_free_share_hand_counted():
+    from emotionkit.decision import Decision
+    from emotionkit.evaluate import per_kind_rates, single_label_metrics
+
+    d = Decision(SEVEN, multi_label=True, fallback="neutral")  # every threshold 0.5
+    # sadness 0, joy 1, love 2, anger 3, fear 4, surprise 5, neutral 6
+    scores = np.array([
+        [.1, .1, .1, .1, .1, .1, .9],  # neutral row, nothing present: recognised
+        [.1, .7, .1, .1, .1, .1, .1],  # neutral row, joy present: not recognised
+        [.1, .8, .1, .1, .6, .1, .1],  # mixed joy+fear, both present: found
+        [.1, .8, .1, .1, .2, .1, .1],  # mixed joy+fear, fear missing: not found
+        [.1, .1, .1, .9, .1, .1, .1],  # mild anger, anger present: found
+        [.1, .1, .1, .3, .1, .1, .8],  # mild anger, nothing present: not found
+        [.1, .1, .1, .6, .1, .1, .1],  # mild anger, anger present: found
+        [.9, .1, .1, .1, .1, .1, .1],  # mild anger, sadness instead: not found
+    ])
+    rows = [_row((), "neutral", True), _row((), "neutral", True), _row((1, 4), "mixed"), _row((1, 4), "mixed"),
+            _row((3,), "mild"), _row((3,), "mild"), _row((3,), "mild"), _row((3,), "mild")]
+    rates = per_kind_rates(rows, scores, d)
+    assert rates == {"neutral_recognised": 0.5, "n_neutral_recognised": 2, "mixed_both_found": 0.5,
+                     "n_mixed_both_found": 2, "mild_emotion_found": 0.5, "n_mild_emotion_found": 4}
+    # A single-label source: texts with no emotion at its threshold are called emotion-free (rows 0 and 5).
+    single = single_label_metrics([0, 1, 1, 4, 3, 3, 3, 3], scores, d)
+    assert single["emotion_free_share"] == pytest.approx(2 / 8)
+    assert single["accuracy"] == pytest.approx(6 / 8)  # top of the six: rows 3 (joy, not fear) and 7 wrong
+
+
+def test_choose_fallback_keeps_the_best_allowed_decision_and_refuses_when_none_is():
+    """The decision's rule: the best mean multi-label macro-F1 among candidates that call at most the given
+    share of the single-label texts (pooled) emotion-free; none allowed is an error that says why."""
+    from emotionkit.calibrate import choose_fallback
+    from emotionkit.decision import Decision
+
+    d = Decision(SEVEN, multi_label=True)
+
+    def logits(rows):
+        return np.log(np.array(rows) / (1 - np.array(rows)))
+
+    # Multi-label rows: two emotion-free comments whose emotions and neutral output are all weak (neutral under
+    # every threshold tried), so only the fallback "neutral" gets them right; one of ten single-label texts is
+    # just as weak, and that fallback calls it emotion-free.
+    multi = [_row((), "neutral", True), _row((), "neutral", True), _row((1,), None)]
+    multi_logits = logits([[.2, .3, .1, .1, .1, .1, .05], [.2, .3, .1, .1, .1, .1, .05], [.1, .9, .1, .1, .1, .1, .1]])
+    single = [_row(label=1) for _ in range(10)]
+    weak = [[.1, .3, .1, .1, .1, .1, .1]] + [[.1, .9, .1, .1, .1, .1, .1]] * 9
+    parts = [("multi", multi, multi_logits), ("single", single, logits(weak))]
+    thresholds = dict.fromkeys(SEVEN, 0.5)
+    # 10% emotion-free allowed: the fallback "neutral" wins (both neutral comments right; one tweet of ten free).
+    best, table = choose_fallback(d, thresholds, parts, max_emotion_free=0.10)
+    assert best.fallback == "neutral" and len(table) > 2
+    # 5% allowed: "neutral" calls 10% of the single-label texts emotion-free, so the best allowed is "top".
+    best, table = choose_fallback(d, thresholds, parts, max_emotion_free=0.05)
+    assert best.fallback == "top"
+    assert any(r["fallback"] == "neutral" and not r["allowed"] for r in table)
+    top_scores = [r["mean_macro_f1"] for r in table if r["fallback"] == "top" and r["allowed"]]
+    assert max(top_scores) < max(r["mean_macro_f1"] for r in table)  # a better decision was refused
+    # Every candidate calls some single-label text emotion-free: nothing allowed at 0%, and the error says so.
+    all_weak = [("multi", multi, multi_logits), ("single", single, logits([[.1, .3, .1, .1, .1, .1, .9]] * 10))]
+    with pytest.raises(ValueError, match="no decision keeps the single-label sources at most 0% emotion-free"):
+        choose_fallback(d, thresholds, all_weak, max_emotion_free=0.0)

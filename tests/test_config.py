@@ -150,3 +150,26 @@ def test_mpnet_with_a_part_missing_from_its_package_is_refused(tmp_path, mpnet_p
     with pytest.raises(ImportError, match="expected 5 zip parts in its packages, found 4"):
         config.resolve_base_model("mpnet")
     assert not (tmp_path / "cache" / "all-mpnet-base-v2").exists()
+
+
+def test_cache_dir_is_the_environment_variable_else_the_platform_cache(monkeypatch, tmp_path):
+    """Derived files go to $EMOTIONKIT_CACHE, else the per-user cache of the platform; never the package."""
+    import sys
+
+    import emotionkit
+    from emotionkit.config import cache_dir
+
+    monkeypatch.setenv("EMOTIONKIT_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"
+    monkeypatch.delenv("EMOTIONKIT_CACHE")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("LOCALAPPDATA", str(tmp_path / "local"))
+    expected = {"darwin": tmp_path / "home" / "Library" / "Caches" / "emotionkit",
+                "win32": tmp_path / "local" / "emotionkit" / "Cache"}.get(sys.platform, tmp_path / "xdg" / "emotionkit")
+    assert cache_dir() == expected
+    if sys.platform not in ("darwin", "win32"):
+        monkeypatch.delenv("XDG_CACHE_HOME")
+        assert cache_dir() == tmp_path / "home" / ".cache" / "emotionkit"
+    package = Path(emotionkit.__file__).resolve().parent
+    assert package not in cache_dir().resolve().parents

@@ -262,3 +262,27 @@ def test_multi_sets_are_kept_apart_from_their_evaluation_set():
     kinds = {(r.kind, r.style) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")}
     styles = {"review", "support_ticket", "work_email", "chat_emoji", "all_caps", "slang_typos", "long"}
     assert kinds == {(k, s) for k in ("neutral", "mixed", "mild") for s in styles}
+    # The single-label training set is kept apart from the multi-label evaluation set too.
+    evaluation_multi = [_words(r.text) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")]
+    single = load_dataset(ROOT / "data" / "stylemix")
+    for row in [*single.split("train"), *single.split("validation")]:
+        assert _closest(_words(row.text), evaluation_multi) < 0.5, f"stylemix text too close to styleset-multi: {row.text!r}"
+    # Training and selection both see emotion-free and two-emotion messages in every style.
+    for split in ("train", "validation"):
+        present = {(r.kind, r.style) for r in mix.split(split)}
+        assert {(k, s) for k in ("neutral", "mixed") for s in styles} <= present, f"stylemix-multi {split}"
+
+
+def test_int8_calibration_texts_come_from_train_splits_only():
+    """Static int8 scales are calibrated on training texts: none is a validation or test text of any source."""
+    from importlib import resources
+
+    texts = json.loads(resources.files("emotionkit.resources").joinpath("int8_calibration.json").read_text("utf-8"))["texts"]
+    train = {r.text for name in ("stylemix", "stylemix-multi") for r in load_dataset(ROOT / "data" / name).split("train")}
+    held_out = {r.text for name in ("stylemix", "stylemix-multi") for r in load_dataset(ROOT / "data" / name).split("validation")}
+    held_out |= {r.text for path in (STYLESET, ROOT / "data" / "styleset-multi" / "test.jsonl") for r in read_file(path)}
+    for split in ("validation", "test"):
+        held_out |= {r.text for r in load_dataset(SHARED / "emotion").split(split)}
+        held_out |= {r.text for r in load_dataset(SHARED / "goemotions", multi_label=True).split(split)}
+    assert len(texts) == 512 and len(set(texts)) == 512
+    assert set(texts) <= train and not set(texts) & held_out

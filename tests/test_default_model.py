@@ -94,3 +94,18 @@ def test_emotion_free_texts_are_neutral(torch_clf, text):
 def test_two_emotions_are_both_found(torch_clf):
     result = torch_clf("I'm thrilled about the new job, and honestly terrified of the first day.")
     assert {"joy", "fear"} <= set(result.emotions)
+
+
+def test_shipped_cpu_default_is_static_int8_and_the_card_has_the_mapping(default_model):
+    """The shipped model names the static int8 graph as its CPU engine (issue 27: the parity check and the
+    0.3-point bound above then test that graph), and its card shows the GoEmotions mapping it was trained with."""
+    from emotionkit.data import goemotions_multilabel_mapping
+
+    meta = json.loads((default_model / "emotionkit.json").read_text())
+    assert meta["cpu_engine"] == "onnx-int8"
+    card = (default_model / "README.md").read_text()
+    assert "### GoEmotions label mapping" in card
+    mapping = goemotions_multilabel_mapping()
+    for emotion, spec in mapping["mapping"].items():
+        assert f"| {emotion} | {', '.join(spec['labels'])} |" in card
+    assert all(f"**{label}**" in card for label in mapping["dropped"])
