@@ -62,10 +62,16 @@ def test_bench_reference_model_runs_its_pipeline_first_and_gives_ratios_against_
 
     single = evaluate(EmotionClassifier.load(trained_tiny, engine="torch"), load_dataset(tiny_data).split("test"))
     assert rows["transformers-pipeline-reference"]["accuracy"] == pytest.approx(single["accuracy"])
+    # The rows are scored as evaluate() scores the source: the multi-label model's rows also say how many
+    # tweets its decision calls emotion-free; the six-way reference cannot call any.
+    multi = evaluate(EmotionClassifier.load(trained_tiny_multi, engine="torch"), load_dataset(tiny_data).split("test"))
+    for name in ("transformers-pipeline", "emotionkit-onnx-fp32"):
+        assert rows[name]["emotion_free_share"] == pytest.approx(multi["emotion_free_share"])
+    assert "emotion_free_share" not in rows["transformers-pipeline-reference"]
     for row in rows.values():
         assert row["speedup_vs_reference"] > 0 and row["latency_p50_vs_reference"] > 0
     table = markdown_table(results).splitlines()[2:]
-    assert "vs reference" in table[0]
+    assert "vs reference" in table[0] and "emotion-free" in table[0]
     assert len({line.count("|") for line in table}) == 1  # header, separator and rows: the same columns
 
 

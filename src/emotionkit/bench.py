@@ -22,8 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
-from emotionkit.evaluate import compute_metrics, write_json
-from emotionkit.labels import LABEL2ID
+from emotionkit.decision import NEUTRAL, Decision
+from emotionkit.evaluate import single_label_metrics, write_json
+from emotionkit.labels import LABELS
 
 log = logging.getLogger(__name__)
 
@@ -54,22 +55,14 @@ def peak_rss_mb() -> float:
 
 
 def _make_predictor(name: str, model_dir: str, batch_size: int, threads: int | None):
-    """Return ``predict(texts) -> list[label id]`` for one contender."""
+    """Return ``predict(texts) -> [each text's (label, score) list]`` for one contender."""
     if name in (BASELINE, REFERENCE):
         import torch  # noqa: PLC0415
         from transformers import pipeline  # noqa: PLC0415
 
         device = 0 if torch.cuda.is_available() else -1
         pipe = pipeline("text-classification", model=model_dir, top_k=None, batch_size=batch_size, device=device)
-
-        def predict(texts: list[str]) -> list[int]:
-            out = pipe(texts)
-            # top_k=None returns all scores sorted high to low; the first of the six is the top emotion
-            # (a multi-label model also scores neutral, which the tweets never are). Our ids, by name:
-            # a reference model may order its labels differently.
-            return [LABEL2ID[_top_emotion(scores)] for scores in out]
-
-        return predict
+        return pipe  # top_k=None: every label's score for each text
 
     from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
 
@@ -80,10 +73,30 @@ def _make_predictor(name: str, model_dir: str, batch_size: int, threads: int | N
 
         clf.engine = TorchEngine(model_dir, dtype="bfloat16")
 
-    def predict(texts: list[str]) -> list[int]:
-        return [LABEL2ID[_top_emotion(r.scores)] for r in clf(texts, batch_size=batch_size)]
+    def predict(texts: list[str]) -> list[list[dict]]:
+        return [r.scores for r in clf(texts, batch_size=batch_size)]
 
     return predict
+
+
+def _decision_over_the_six(model_dir: str) -> Decision:
+    """The model's own decision (thresholds, fallback) over the six emotions in the tweets' order, and
+    neutral when it has it: a reference model may order its labels differently or have more."""
+    stored = Decision.load(model_dir)
+    labels = (*LABELS, *([NEUTRAL] if NEUTRAL in stored.labels else []))
+    return Decision(labels, stored.multi_label, {k: v for k, v in stored.thresholds.items() if k in labels},
+                    stored.fallback)
+
+
+def _score_matrix(decision: Decision, results: list[list[dict]]) -> np.ndarray:
+    """Each text's (label, score) list as a row of ``[n, outputs]`` in ``decision.labels`` order."""
+    index = {label: j for j, label in enumerate(decision.labels)}
+    out = np.zeros((len(results), len(index)), dtype=np.float32)
+    for i, scores in enumerate(results):
+        for s in scores:
+            if s["label"] in index:
+                out[i, index[s["label"]]] = s["score"]
+    return out
 
 
 def _check_reference(path: Path) -> None:
@@ -93,15 +106,10 @@ def _check_reference(path: Path) -> None:
     if not (path / "config.json").is_file():
         raise FileNotFoundError(f"reference_model {path}: expected a model directory with config.json")
     names = set((json.loads((path / "config.json").read_text("utf-8")).get("id2label") or {}).values())
-    missing = sorted(set(LABEL2ID) - names)
+    missing = sorted(set(LABELS) - names)
     if missing:
         raise ValueError(f"reference_model {path}: expected outputs named after the six emotions; "
                          f"{missing} missing from its labels {sorted(names)}")
-
-
-def _top_emotion(scores: list[dict]) -> str:
-    """The highest-scored of the six in a high-to-low score list: top-emotion accuracy, as on the seed cards."""
-    return next(s["label"] for s in scores if s["label"] in LABEL2ID)
 
 
 def _run_contender(name, model_dir, texts, labels, batch_size, repeats, latency_calls, threads, queue):
@@ -121,7 +129,10 @@ def _run_contender(name, model_dir, texts, labels, batch_size, repeats, latency_
             t0 = time.perf_counter()
             predict([text])
             latencies.append((time.perf_counter() - t0) * 1000)
-        metrics = compute_metrics(labels, preds)
+        # Scored as evaluate() scores a single-label source: top-emotion accuracy and macro-F1 over the six
+        # (as on the seed cards) and, for a multi-label model, the share of tweets its decision calls emotion-free.
+        decision = _decision_over_the_six(model_dir)
+        metrics = single_label_metrics(labels, _score_matrix(decision, preds), decision)
         queue.put(
             {
                 "name": name,
@@ -135,6 +146,7 @@ def _run_contender(name, model_dir, texts, labels, batch_size, repeats, latency_
                 "accuracy": metrics["accuracy"],
                 "f1_macro": metrics["f1_macro"],
                 "f1_weighted": metrics["f1_weighted"],
+                **({"emotion_free_share": metrics["emotion_free_share"]} if "emotion_free_share" in metrics else {}),
             }
         )
     except BaseException as err:  # report, so the parent can say which contender failed
@@ -296,12 +308,19 @@ def markdown_table(results: dict) -> str:
         lines[0] += f" The reference pipeline runs `{reference}`; the last two columns compare each row with it."
         lines[2] += " vs reference | p50 vs reference |"
         lines[3] += "---:|---:|"
+    free = any("emotion_free_share" in r for r in results["rows"])
+    if free:
+        lines[0] += " Emotion-free: the share of tweets (all emotional) the model's decision calls neutral."
+        lines[2] += " emotion-free |"
+        lines[3] += "---:|"
     for r in results["rows"]:
         ratio = f"{r['speedup_vs_pipeline']:.2f}x" if "speedup_vs_pipeline" in r else ""
         line = (f"| {r['name']} | {r['accuracy'] * 100:.2f} | {r['f1_macro'] * 100:.2f} | {r['samples_per_second']:.1f} | "
                 f"{ratio} | {r['latency_p50_ms']:.2f} | {r['latency_p99_ms']:.2f} | {r['peak_rss_mb']:.0f} |")
         if reference:
             line += f" {r['speedup_vs_reference']:.2f}x | {r['latency_p50_vs_reference']:.2f}x |"
+        if free:
+            line += f" {r['emotion_free_share'] * 100:.2f}% |" if "emotion_free_share" in r else " |"
         lines.append(line)
     return "\n".join(lines)
 
