@@ -120,9 +120,10 @@ def main() -> None:
         rules.append({"shift": shift, "tau": tau, "m": margin, "neutral_f1": round(neutral_f1, 4),
                       "f1_macro": round(macro, 4), "tweets_emotion_free": round(free, 4)})
     allowed = [r for r in rules if r["tweets_emotion_free"] <= MAX_EMOTION_FREE]
+    # None when no rule is allowed (a model that never saw the tweets may call many of them emotion-free).
     out["override"] = {"rules": len(rules), "allowed": len(allowed),
-                       "best_neutral_f1": max(allowed, key=lambda r: r["neutral_f1"]),
-                       "best_f1_macro": max(allowed, key=lambda r: r["f1_macro"])}
+                       "best_neutral_f1": max(allowed, key=lambda r: r["neutral_f1"], default=None),
+                       "best_f1_macro": max(allowed, key=lambda r: r["f1_macro"], default=None)}
     for key in ("neutral_output", "none_present", "stored", "stored_errors"):
         print(f"{key:>15}: {out[key]}")
     print(f"{'override':>15}: best neutral F1 {out['override']['best_neutral_f1']}")

@@ -134,23 +134,31 @@ def _expected_heading(emotions: list[str]) -> str:
     return f"Emotions: {', '.join(emotions[:-1])} and {emotions[-1]}"
 
 
-def test_page_shows_the_decided_emotions_of_a_multi_label_model(trained_tiny_multi):
+@pytest.mark.parametrize("case", ["none", "several"])
+def test_page_shows_the_decided_emotions_of_a_multi_label_model(decided_tiny_multi, case):
     """Seven bars (the six and neutral); the heading and the highlighted bars are the service's decision
-    (the X-Emotionkit-Emotions header), which may be none, one or several emotions."""
+    (the X-Emotionkit-Emotions header): "no clear emotion" for a model that finds none in any text, both
+    emotions for one that finds two in every text (conftest.py: ``decided_tiny_multi``)."""
+    from conftest import DECIDED_TEXTS
     from playwright.sync_api import sync_playwright
 
-    srv = Server(trained_tiny_multi)
+    from emotionkit.predict import EmotionClassifier
+
+    expected = [r.emotions for r in EmotionClassifier.load(decided_tiny_multi[case], engine="torch")(list(DECIDED_TEXTS))]
+    assert all(len(e) == (0 if case == "none" else 2) for e in expected)
+    srv = Server(decided_tiny_multi[case])
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
             page = browser.new_page()
             page.goto(srv.url + "/")
-            for text in ("The meeting moved to 3pm.", "so happy and so scared", "I MISS YOU", "ok"):
+            for text, emotions in zip(DECIDED_TEXTS, expected, strict=True):
                 page.fill("#text", text)
                 with page.expect_response("**/predict") as response:
                     page.click("#classify")
-                emotions = json.loads(response.value.headers["x-emotionkit-emotions"])[0]
+                assert json.loads(response.value.headers["x-emotionkit-emotions"]) == [emotions]
                 heading = _expected_heading(emotions)
+                assert heading.startswith("No clear emotion" if case == "none" else "Emotions: ")
                 page.wait_for_function(f"document.querySelector('#top').textContent === {json.dumps(heading)}")
                 assert page.eval_on_selector_all("#bars .row", "rows => rows.length") == 7
                 best = page.eval_on_selector_all("#bars .row.best", "rows => rows.map(r => r.dataset.label)")
