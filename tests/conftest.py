@@ -169,7 +169,6 @@ def trained_tiny_multi(tiny_models, tiny_data, tiny_multi_data, tmp_path_factory
     return out
 
 
-
 DECIDED_TEXTS = ("ok", "so happy and so scared", "The meeting moved to 3pm.", "I MISS YOU")
 
 
@@ -184,8 +183,8 @@ def decided_tiny_multi(trained_tiny_multi, tmp_path_factory) -> dict[str, Path]:
 
     from emotionkit.predict import EmotionClassifier
 
-    scores = EmotionClassifier.load(trained_tiny_multi, engine="torch").predict_proba(list(DECIDED_TEXTS))
-    labels = EmotionClassifier.load(trained_tiny_multi, engine="torch").labels
+    clf = EmotionClassifier.load(trained_tiny_multi, engine="torch")
+    scores, labels = clf.predict_proba(list(DECIDED_TEXTS)), clf.labels
     emotions = [j for j, name in enumerate(labels) if name != "neutral"]
     two = sorted(emotions, key=lambda j: -scores[:, j].min())[:2]
     out = {}

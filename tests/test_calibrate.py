@@ -176,7 +176,7 @@ def test_per_kind_rates_and_emotion_free_share_hand_counted():
     d = Decision(SEVEN, multi_label=True, fallback="neutral")  # every threshold 0.5
     # sadness 0, joy 1, love 2, anger 3, fear 4, surprise 5, neutral 6
     scores = np.array([
-        [.1, .1, .1, .1, .1, .1, .9],  # neutral row, nothing present: recognised
+        [.2, .1, .1, .1, .1, .1, .9],  # neutral row, nothing present: recognised
         [.1, .7, .1, .1, .1, .1, .1],  # neutral row, joy present: not recognised
         [.1, .8, .1, .1, .6, .1, .1],  # mixed joy+fear, both present: found
         [.1, .8, .1, .1, .2, .1, .1],  # mixed joy+fear, fear missing: not found

@@ -310,7 +310,7 @@ def markdown_table(results: dict) -> str:
         lines[3] += "---:|---:|"
     free = any("emotion_free_share" in r for r in results["rows"])
     if free:
-        lines[0] += " Emotion-free: the share of tweets (all emotional) the model's decision calls neutral."
+        lines[0] += " Emotion-free: the share of texts (all emotional) the model's decision calls neutral."
         lines[2] += " emotion-free |"
         lines[3] += "---:|"
     for r in results["rows"]:
