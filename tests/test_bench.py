@@ -41,9 +41,12 @@ def test_bench_leaves_out_an_int8_graph_the_export_refused(trained_tiny, tiny_da
     assert [r["name"] for r in json.loads(capsys.readouterr().out)["rows"]] == ["emotionkit-onnx-fp32"]
 
 
-def test_bench_reference_model_runs_its_pipeline_first_and_gives_ratios_against_it(trained_tiny, trained_tiny_multi,
+def test_bench_reference_model_runs_its_pipeline_first_and_gives_ratios_against_it(trained_tiny, decided_tiny_multi,
                                                                                     tiny_data, tmp_path, capsys):
     from emotionkit.bench import markdown_table
+
+    # The multi-label model's stored decision calls every text emotion-free (conftest.py: decided_tiny_multi).
+    trained_tiny_multi = decided_tiny_multi["none"]
 
     rc = main(["bench", "--model", str(trained_tiny_multi), "--reference-model", str(trained_tiny), "--data",
                str(tiny_data), "--repeats", "1", "--latency-calls", "3", "--contenders", "transformers-pipeline",
@@ -66,7 +69,7 @@ def test_bench_reference_model_runs_its_pipeline_first_and_gives_ratios_against_
     # tweets its decision calls emotion-free; the six-way reference cannot call any.
     multi = evaluate(EmotionClassifier.load(trained_tiny_multi, engine="torch"), load_dataset(tiny_data).split("test"))
     for name in ("transformers-pipeline", "emotionkit-onnx-fp32"):
-        assert rows[name]["emotion_free_share"] == pytest.approx(multi["emotion_free_share"])
+        assert rows[name]["emotion_free_share"] == pytest.approx(multi["emotion_free_share"]) == 1.0
     assert "emotion_free_share" not in rows["transformers-pipeline-reference"]
     for row in rows.values():
         assert row["speedup_vs_reference"] > 0 and row["latency_p50_vs_reference"] > 0
