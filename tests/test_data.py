@@ -278,8 +278,9 @@ def test_int8_calibration_texts_come_from_train_splits_only():
     from importlib import resources
 
     texts = json.loads(resources.files("emotionkit.resources").joinpath("int8_calibration.json").read_text("utf-8"))["texts"]
-    train = {r.text for name in ("stylemix", "stylemix-multi") for r in load_dataset(ROOT / "data" / name).split("train")}
-    held_out = {r.text for name in ("stylemix", "stylemix-multi") for r in load_dataset(ROOT / "data" / name).split("validation")}
+    ours = [load_dataset(ROOT / "data" / name) for name in ("stylemix", "stylemix-multi")]
+    train = {r.text for data in ours for r in data.split("train")}
+    held_out = {r.text for data in ours for r in data.split("validation")}
     held_out |= {r.text for path in (STYLESET, ROOT / "data" / "styleset-multi" / "test.jsonl") for r in read_file(path)}
     for split in ("validation", "test"):
         held_out |= {r.text for r in load_dataset(SHARED / "emotion").split(split)}
