@@ -17,11 +17,13 @@ from emotionkit.data import load_dataset
 from emotionkit.evaluate import evaluate, write_json
 from emotionkit.predict import EmotionClassifier
 
-# The style sets have a test split only; stylemix and stylemix-multi (training data) a validation split only,
+# The style sets have a test split only; stylemix, stylemix-multi (training data) and emojiset a validation split only,
 # so --split validation compares models on our own registers too.
 SOURCES = {"tweets": "../shared/data/emotion", "goemotions": "../shared/data/goemotions",
            "styleset": "data/styleset", "styleset-multi": "data/styleset-multi",
-           "stylemix": "data/stylemix", "stylemix-multi": "data/stylemix-multi"}
+           "stylemix": "data/stylemix", "stylemix-multi": "data/stylemix-multi",
+           # Validation only: chat messages whose emoji carry the emotion (data/emojiset/README.md).
+           "emojiset": "data/emojiset"}
 BARS = [  # (source, metric, bar, higher is better)
     ("goemotions", "neutral_f1", 0.72, True), ("goemotions", "f1_macro", 0.67, True),
     ("tweets", "accuracy", 0.93, True), ("tweets", "f1_macro", 0.885, True), ("tweets", "emotion_free_share", 0.02, False),
@@ -53,6 +55,10 @@ def main() -> None:
                 print(f"{source:>15} {key:<22} {value:.4f}  bar {'>=' if higher else '<='} {bar}  {'met' if ok else 'NOT met'}")
         styles = {k: v for k, v in res.get("styleset", {}).items() if k.startswith("accuracy_style_")}
         print("  style set per style:", {k[len("accuracy_style_"):]: round(v * 100, 1) for k, v in styles.items()})
+        for source in ("stylemix", "emojiset"):
+            if source in res:
+                print(f"  {source}: accuracy {res[source]['accuracy'] * 100:.2f}, "
+                      f"called emotion-free {res[source]['emotion_free_share'] * 100:.2f}%")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     print("written", write_json(out, Path("benchmarks/results") / f"multilabel-bars-{stamp}.json"))
 

@@ -176,7 +176,8 @@ def _words(text):
 
 
 def _closest(words, pool):
-    return max(len(words & other) / len(words | other) for other in pool)
+    # Two texts without a word between them (emoji only) are compared by their text instead (_same_text).
+    return max((len(words & other) / len(words | other) for other in pool if words | other), default=0.0)
 
 
 def test_stylemix_is_disjoint_from_styleset():
@@ -271,6 +272,23 @@ def test_multi_sets_are_kept_apart_from_their_evaluation_set():
     for split in ("train", "validation"):
         present = {(r.kind, r.style) for r in mix.split(split)}
         assert {(k, s) for k in ("neutral", "mixed") for s in styles} <= present, f"stylemix-multi {split}"
+
+
+def test_emojiset_is_kept_apart_from_training_and_the_style_sets():
+    """emojiset is read for selection only: none of its messages, nor a near-copy, is trained on or in a style set."""
+    emoji = load_dataset(ROOT / "data" / "emojiset")
+    assert set(emoji.splits) == {"validation"}
+    rows = emoji.split("validation")
+    assert {LABELS[r.label] for r in rows} == set(LABELS) and {r.style for r in rows} == {"chat_emoji"}
+    others = [r.text for path in (STYLESET, ROOT / "data" / "styleset-multi" / "test.jsonl") for r in read_file(path)]
+    for name in ("stylemix", "stylemix-multi"):
+        mix = load_dataset(ROOT / "data" / name)
+        others += [r.text for split in ("train", "validation") for r in mix.split(split)]
+    pool, exact = [_words(t) for t in others], set(others)
+    assert len({r.text for r in rows}) == len(rows)
+    for row in rows:
+        assert row.text not in exact, f"emojiset text also in another set: {row.text!r}"
+        assert _closest(_words(row.text), pool) < 0.5, f"emojiset text too close to another set's text: {row.text!r}"
 
 
 def test_int8_calibration_texts_come_from_train_splits_only():

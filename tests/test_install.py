@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import zipfile
 from pathlib import Path
 
+import httpx
 import pytest
 from conftest import DEFAULT_MODEL, ROOT
+from test_serve import Server
 
 pytestmark = pytest.mark.slow
 
@@ -99,6 +102,14 @@ def test_read_only_install_classifies_from_another_directory(wheel, tmp_path):
                              capture_output=True, text=True)
         assert cli.returncode == 0, cli.stderr[-3000:]
         assert json.loads(cli.stdout)["label"] == ran["label"] and "exporting" not in cli.stderr  # cached graph reused
+        server = Server(None, program=(str(site / "bin" / "emotionkit"),), env=env, cwd=work)
+        try:  # the installed server, the default model on its CPU engine, answers as the Python API did
+            scores = httpx.post(server.url + "/predict", json={"inputs": TEXT}, timeout=30).json()
+            info = httpx.get(server.url + "/info", timeout=30).json()
+        finally:
+            assert server.stop() in (0, -signal.SIGTERM)  # uvicorn re-raises SIGTERM after a clean shutdown
+        assert {d["label"]: d["score"] for d in scores}[ran["label"]] == pytest.approx(ran["score"], abs=1e-6)
+        assert info["model_dir"] == str(site / PACKAGED)
         assert _listing(site) == before  # nothing written into the install
         assert not list(work.iterdir())  # nor into the working directory
     finally:

@@ -43,22 +43,27 @@ def _listening(pid: int, port: int) -> bool:
 
 
 class Server:
-    def __init__(self, model: Path, *extra: str):
+    """``emotionkit serve`` on a free port, ready when it answers /health. ``model=None`` serves the default model
+    with its own CPU engine; ``program``, ``env`` and ``cwd`` run another install of emotionkit (tests/test_install)."""
+
+    def __init__(self, model: Path | None, *extra: str, program: tuple[str, ...] = (sys.executable, "-m", "emotionkit.cli"),
+                 env: dict | None = None, cwd: Path | None = None):
         for attempt in range(3):  # make test runs two workers: another one's server may take the port first
             try:
-                self._start(model, extra)
+                self._start(model, extra, program, env, cwd)
                 return
             except PortTaken:
                 if attempt == 2:
                     raise
 
-    def _start(self, model: Path, extra: tuple[str, ...]) -> None:
+    def _start(self, model: Path | None, extra: tuple[str, ...], program: tuple[str, ...], env: dict | None,
+               cwd: Path | None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        cmd = [sys.executable, "-m", "emotionkit.cli", "serve", "--model", str(model), "--port", str(self.port),
-               "--engine", "torch", "--max-client-batch-size", "8", "--max-body-bytes", "20000",
-               "--max-text-chars", "10000", *extra]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        chosen = ["--model", str(model), "--engine", "torch"] if model is not None else []
+        cmd = [*program, "serve", *chosen, "--port", str(self.port), "--max-client-batch-size", "8",
+               "--max-body-bytes", "20000", "--max-text-chars", "10000", *extra]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd)
         deadline = time.time() + 60
         while time.time() < deadline:
             if self.proc.poll() is not None:
