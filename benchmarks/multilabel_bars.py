@@ -56,9 +56,10 @@ def main() -> None:
         styles = {k: v for k, v in res.get("styleset", {}).items() if k.startswith("accuracy_style_")}
         print("  style set per style:", {k[len("accuracy_style_"):]: round(v * 100, 1) for k, v in styles.items()})
         for source in ("stylemix", "emojiset"):
-            if source in res:
-                print(f"  {source}: accuracy {res[source]['accuracy'] * 100:.2f}, "
-                      f"called emotion-free {res[source]['emotion_free_share'] * 100:.2f}%")
+            if source in res:  # a single-label model has no emotion-free share
+                free = res[source].get("emotion_free_share")
+                print(f"  {source}: accuracy {res[source]['accuracy'] * 100:.2f}"
+                      + ("" if free is None else f", called emotion-free {free * 100:.2f}%"))
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     print("written", write_json(out, Path("benchmarks/results") / f"multilabel-bars-{stamp}.json"))
 

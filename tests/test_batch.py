@@ -197,13 +197,16 @@ def test_resume_after_sigkill_equals_uninterrupted_run(trained_tiny, tmp_path):
     assert not parts.exists()
 
 
-@pytest.mark.parametrize("engine", ["onnx", "onnx-int8"])
-def test_ray_local_equals_single_process(trained_tiny, tmp_path, engine):
+@pytest.mark.parametrize(("model", "engine"), [("single", "onnx"), ("single", "onnx-int8"), ("several", "onnx-int8")])
+def test_ray_local_equals_single_process(request, tmp_path, model, engine):
     """fp32, and static int8 (fixed activation scales): a text scores the same whatever shares its batch,
-    at batch sizes 1, 8 and 64 and in the Ray actors' batches."""
+    at batch sizes 1, 8 and 64 and in the Ray actors' batches; for a multi-label model whose decision finds two
+    emotions (``several``), the Ray job writes the same emotions and neutral scores as one process."""
     pytest.importorskip("ray")
     from emotionkit.ray_batch import classify_file_ray
 
+    trained_tiny = request.getfixturevalue("trained_tiny") if model == "single" else \
+        request.getfixturevalue("decided_tiny_multi")[model]
     src = write_csv(tmp_path / "in.csv", 700, bad_every=50)
     clf = EmotionClassifier.load(trained_tiny, engine=engine)
     texts = [row["text"] for row in csv.DictReader(src.open()) if row["text"].strip()][:64]
@@ -217,8 +220,11 @@ def test_ray_local_equals_single_process(trained_tiny, tmp_path, engine):
     ray_rows = list(csv.DictReader((tmp_path / "ray.csv").open()))
     assert [r["id"] for r in ray_rows] == [r["id"] for r in local_rows]
     assert [r["label"] for r in ray_rows] == [r["label"] for r in local_rows]
+    assert [r["emotions"] for r in ray_rows] == [r["emotions"] for r in local_rows]
+    if model == "several":  # the case is real: rows with two emotions, and a neutral score column
+        assert sum(";" in r["emotions"] for r in local_rows) > 600 and "neutral" in clf.labels
     for a, b in zip(ray_rows, local_rows, strict=True):
-        for label in LABELS:  # every score column, not only the top one
+        for label in clf.labels:  # every score column, not only the top one
             if a["score"]:
                 assert float(a[label]) == pytest.approx(float(b[label]), abs=1e-5)
 

@@ -176,16 +176,18 @@ def _words(text):
 
 
 def _closest(words, pool):
-    # Two texts without a word between them (emoji only) are compared by their text instead (_same_text).
+    # Two texts without a word between them (emoji only) have no Jaccard similarity; the tests compare them by text.
     return max((len(words & other) / len(words | other) for other in pool if words | other), default=0.0)
 
 
 def test_stylemix_is_disjoint_from_styleset():
     """The training set of styles must not leak the evaluation set, not even as near-copies."""
     evaluation = [_words(r.text) for r in read_file(STYLESET)]
+    exact = {r.text for r in read_file(STYLESET)}
     mix = load_dataset(ROOT / "data" / "stylemix")
     assert set(mix.splits) == {"train", "validation"} and len(mix.split("train")) > 800
     for row in [*mix.split("train"), *mix.split("validation")]:
+        assert row.text not in exact, f"stylemix text also in the style set: {row.text!r}"
         assert _closest(_words(row.text), evaluation) < 0.5, f"stylemix text too close to a styleset text: {row.text!r}"
 
 
@@ -193,7 +195,9 @@ def test_stylemix_validation_is_disjoint_from_its_train_split():
     """Selection reads stylemix validation, so no near-copy of a validation message may be trained on."""
     mix = load_dataset(ROOT / "data" / "stylemix")
     train = [_words(r.text) for r in mix.split("train")]
+    exact = {r.text for r in mix.split("train")}
     for row in mix.split("validation"):
+        assert row.text not in exact, f"stylemix validation text also in its train split: {row.text!r}"
         assert _closest(_words(row.text), train) < 0.5, f"stylemix validation text too close to a train text: {row.text!r}"
 
 
@@ -252,13 +256,15 @@ def test_shared_goemotions_whole_has_every_comment():
 
 
 def test_multi_sets_are_kept_apart_from_their_evaluation_set():
-    evaluation = [_words(r.text) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")]
-    evaluation += [_words(r.text) for r in read_file(STYLESET)]
+    held_out = [r.text for path in (ROOT / "data" / "styleset-multi" / "test.jsonl", STYLESET) for r in read_file(path)]
+    evaluation = [_words(t) for t in held_out]
     mix = load_dataset(ROOT / "data" / "stylemix-multi")
     train = [_words(r.text) for r in mix.split("train")]
     for row in [*mix.split("train"), *mix.split("validation")]:
+        assert row.text not in held_out, f"stylemix-multi text also in an evaluation set: {row.text!r}"
         assert _closest(_words(row.text), evaluation) < 0.5, f"stylemix-multi text too close to an evaluation text: {row.text!r}"
     for row in mix.split("validation"):
+        assert row.text not in {r.text for r in mix.split("train")}, f"validation text also in train: {row.text!r}"
         assert _closest(_words(row.text), train) < 0.5, f"validation text too close to a train text: {row.text!r}"
     kinds = {(r.kind, r.style) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")}
     styles = {"review", "support_ticket", "work_email", "chat_emoji", "all_caps", "slang_typos", "long"}
@@ -267,6 +273,7 @@ def test_multi_sets_are_kept_apart_from_their_evaluation_set():
     evaluation_multi = [_words(r.text) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")]
     single = load_dataset(ROOT / "data" / "stylemix")
     for row in [*single.split("train"), *single.split("validation")]:
+        assert row.text not in held_out, f"stylemix text also in styleset-multi: {row.text!r}"
         assert _closest(_words(row.text), evaluation_multi) < 0.5, f"stylemix text too close to styleset-multi: {row.text!r}"
     # Training and selection both see emotion-free and two-emotion messages in every style.
     for split in ("train", "validation"):
@@ -286,9 +293,15 @@ def test_emojiset_is_kept_apart_from_training_and_the_style_sets():
         others += [r.text for split in ("train", "validation") for r in mix.split(split)]
     pool, exact = [_words(t) for t in others], set(others)
     assert len({r.text for r in rows}) == len(rows)
-    for row in rows:
+    cues = [json.loads(line)["cue"] for line in (ROOT / "data" / "emojiset" / "validation.jsonl").read_text("utf-8").splitlines()]
+    per_label_cue = {(LABELS[r.label], cue) for r, cue in zip(rows, cues, strict=True)}
+    assert len(rows) == 150 and len(per_label_cue) == 12  # 25 per emotion: 15 whose emoji decide, 10 both
+    assert cues.count("emoji") == 90 and cues.count("both") == 60
+    for i, row in enumerate(rows):
         assert row.text not in exact, f"emojiset text also in another set: {row.text!r}"
         assert _closest(_words(row.text), pool) < 0.5, f"emojiset text too close to another set's text: {row.text!r}"
+        others_here = [_words(r.text) for j, r in enumerate(rows) if j != i]
+        assert _closest(_words(row.text), others_here) < 0.5, f"two emojiset texts too close: {row.text!r}"
 
 
 def test_int8_calibration_texts_come_from_train_splits_only():

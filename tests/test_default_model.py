@@ -40,7 +40,8 @@ def test_emoji_are_read(torch_clf):
     # The uncased vocabulary has no emoji; named, they carry meaning.
     assert torch_clf("😡😡😡").label == "anger"
     assert torch_clf("crying all night 😭").label == "sadness"
-    # "😭😭" alone reads neutral to the multi-label model (the six-way one said sadness): README, limitations.
+    # Emoji alone: the default before session 27's round 5 read "😭😭" as neutral (README, known misses).
+    assert torch_clf("😭😭").label == "sadness"
     crying = {s["label"]: s["score"] for s in torch_clf("😭😭").scores}
     boxes = {s["label"]: s["score"] for s in torch_clf("📦📦").scores}
     assert crying["sadness"] > boxes["sadness"]
