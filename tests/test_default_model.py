@@ -1,6 +1,7 @@
 """The shipped default model: real behaviour, and its card's numbers reproduce here."""
 
 import json
+import warnings
 
 import pytest
 from conftest import SHARED
@@ -8,6 +9,7 @@ from conftest import SHARED
 from emotionkit import EmotionClassifier
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import evaluate
+from emotionkit.onnx_engine import int8_refusal
 
 pytestmark = pytest.mark.slow
 
@@ -66,7 +68,14 @@ def test_default_cpu_engine_costs_at_most_03_points(default_model, torch_clf):
     test = load_dataset(SHARED / "emotion").split("test")
     fp32 = evaluate(torch_clf, test)
     chosen = EmotionClassifier.load(default_model, device="cpu")
-    assert chosen.engine.name == {"onnx-int8": "onnx-int8", "onnx": "onnx-fp32", "torch": "torch-float32"}[engine]
+    expected = {"onnx-int8": "onnx-int8", "onnx": "onnx-fp32", "torch": "torch-float32"}[engine]
+    refused = int8_refusal(default_model) if engine == "onnx-int8" else None
+    if refused:
+        # int8 results move between CPUs (README, Fast inference): where this one's int8 graph misses the export's
+        # parity check, auto runs the fp32 graph, as documented, and the bound below is checked on that.
+        warnings.warn(f"the shipped model's int8 graph was refused on this CPU: {refused}", stacklevel=1)
+        expected = "onnx-fp32"
+    assert chosen.engine.name == expected
     fast = evaluate(chosen, test)
     # "within 0.3 points"; the epsilon absorbs float rounding of 0.929 - 0.926
     assert abs(fast["accuracy"] - fp32["accuracy"]) <= 0.003 + 1e-9
