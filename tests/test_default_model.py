@@ -4,7 +4,7 @@ import json
 import warnings
 
 import pytest
-from conftest import SHARED
+from conftest import ROOT, SHARED
 
 from emotionkit import EmotionClassifier
 from emotionkit.data import load_dataset
@@ -119,3 +119,17 @@ def test_shipped_cpu_default_is_static_int8_and_the_card_has_the_mapping(default
     for emotion, spec in mapping["mapping"].items():
         assert f"| {emotion} | {', '.join(spec['labels'])} |" in card
     assert all(f"**{label}**" in card for label in mapping["dropped"])
+
+
+@pytest.mark.skipif(not (SHARED / "emotion").is_dir(), reason="shared data not beside the checkout")
+def test_committed_narrow_student_reproduces_its_card():
+    """models/emotionkit-minilm-n768 (session 27, not the default): its card's tweets figures come from these weights,
+    and its metadata names static int8 as its CPU engine (README, Fast inference)."""
+    student = ROOT / "models" / "emotionkit-minilm-n768"
+    meta = json.loads((student / "emotionkit.json").read_text())
+    assert meta["cpu_engine"] == "onnx-int8" and meta["model"]["multi_label"]
+    committed = json.loads((student / "test_metrics.json").read_text())["emotion"]
+    measured = evaluate(EmotionClassifier.load(student, engine="torch"), load_dataset(SHARED / "emotion").split("test"))
+    assert measured["accuracy"] == pytest.approx(committed["accuracy"], abs=1e-9)
+    assert measured["f1_macro"] == pytest.approx(committed["f1_macro"], abs=1e-9)
+    assert f"{committed['accuracy'] * 100:.2f}" in (student / "README.md").read_text()
