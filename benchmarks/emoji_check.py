@@ -14,24 +14,22 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from emotionkit.evaluate import write_json
-from emotionkit.labels import LABELS
+from emotionkit.data import read_file
+from emotionkit.evaluate import evaluate, write_json
 from emotionkit.predict import EmotionClassifier
 
 EMOJISET = Path("data/emojiset/validation.jsonl")
 
 
-def check(model: str, rows: list[dict]) -> dict:
+def check(model: str, by_cue: dict[str, list]) -> dict:
+    """Each cue's messages scored by ``evaluate`` (top emotion of the six; the share the decision calls
+    emotion-free), as every other source is."""
     clf = EmotionClassifier.load(model, engine="torch")
-    results = clf([r["text"] for r in rows])
-    out: dict = {}
-    for cue in sorted({r["cue"] for r in rows}):
-        picked = [(r, p) for r, p in zip(rows, results, strict=True) if r["cue"] == cue]
-        top = [max((s for s in p.scores if s["label"] in LABELS), key=lambda s: s["score"])["label"] for _, p in picked]
-        out[cue] = {"messages": len(picked),
-                    "top_emotion_right": sum(t == r["label"] for t, (r, _) in zip(top, picked, strict=True)),
-                    "called_emotion_free": sum(p.label == "neutral" for _, p in picked),
-                    "missed": [r["text"] for t, (r, _) in zip(top, picked, strict=True) if t != r["label"]]}
+    out = {}
+    for cue, examples in by_cue.items():
+        m = evaluate(clf, examples)
+        out[cue] = {"messages": len(examples), "top_emotion_right": round(m["accuracy"] * len(examples)),
+                    "called_emotion_free": round(m.get("emotion_free_share", 0.0) * len(examples))}  # six-way: none
     return out
 
 
@@ -39,8 +37,10 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+")
     args = ap.parse_args()
-    rows = [json.loads(line) for line in EMOJISET.read_text("utf-8").splitlines() if line.strip()]
-    out = {"data": str(EMOJISET), "models": {m: check(m, rows) for m in args.models}}
+    examples = read_file(EMOJISET)  # the loader keeps text, label and style; the cue is read beside it
+    cues = [json.loads(line)["cue"] for line in EMOJISET.read_text("utf-8").splitlines() if line.strip()]
+    by_cue = {cue: [ex for ex, c in zip(examples, cues, strict=True) if c == cue] for cue in sorted(set(cues))}
+    out = {"data": str(EMOJISET), "models": {m: check(m, by_cue) for m in args.models}}
     for model, cues in out["models"].items():
         summary = ", ".join(f"{cue}: {c['top_emotion_right']}/{c['messages']} right, {c['called_emotion_free']} emotion-free"
                             for cue, c in cues.items())

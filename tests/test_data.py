@@ -256,15 +256,16 @@ def test_shared_goemotions_whole_has_every_comment():
 
 
 def test_multi_sets_are_kept_apart_from_their_evaluation_set():
-    held_out = [r.text for path in (ROOT / "data" / "styleset-multi" / "test.jsonl", STYLESET) for r in read_file(path)]
+    held_out = {r.text for path in (ROOT / "data" / "styleset-multi" / "test.jsonl", STYLESET) for r in read_file(path)}
     evaluation = [_words(t) for t in held_out]
     mix = load_dataset(ROOT / "data" / "stylemix-multi")
     train = [_words(r.text) for r in mix.split("train")]
+    train_texts = {r.text for r in mix.split("train")}
     for row in [*mix.split("train"), *mix.split("validation")]:
         assert row.text not in held_out, f"stylemix-multi text also in an evaluation set: {row.text!r}"
         assert _closest(_words(row.text), evaluation) < 0.5, f"stylemix-multi text too close to an evaluation text: {row.text!r}"
     for row in mix.split("validation"):
-        assert row.text not in {r.text for r in mix.split("train")}, f"validation text also in train: {row.text!r}"
+        assert row.text not in train_texts, f"validation text also in train: {row.text!r}"
         assert _closest(_words(row.text), train) < 0.5, f"validation text too close to a train text: {row.text!r}"
     kinds = {(r.kind, r.style) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")}
     styles = {"review", "support_ticket", "work_email", "chat_emoji", "all_caps", "slang_typos", "long"}
@@ -273,7 +274,7 @@ def test_multi_sets_are_kept_apart_from_their_evaluation_set():
     evaluation_multi = [_words(r.text) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")]
     single = load_dataset(ROOT / "data" / "stylemix")
     for row in [*single.split("train"), *single.split("validation")]:
-        assert row.text not in held_out, f"stylemix text also in styleset-multi: {row.text!r}"
+        assert row.text not in held_out, f"stylemix text also in a style set: {row.text!r}"
         assert _closest(_words(row.text), evaluation_multi) < 0.5, f"stylemix text too close to styleset-multi: {row.text!r}"
     # Training and selection both see emotion-free and two-emotion messages in every style.
     for split in ("train", "validation"):
@@ -297,11 +298,11 @@ def test_emojiset_is_kept_apart_from_training_and_the_style_sets():
     per_label_cue = {(LABELS[r.label], cue) for r, cue in zip(rows, cues, strict=True)}
     assert len(rows) == 150 and len(per_label_cue) == 12  # 25 per emotion: 15 whose emoji decide, 10 both
     assert cues.count("emoji") == 90 and cues.count("both") == 60
+    words = [_words(r.text) for r in rows]
     for i, row in enumerate(rows):
         assert row.text not in exact, f"emojiset text also in another set: {row.text!r}"
-        assert _closest(_words(row.text), pool) < 0.5, f"emojiset text too close to another set's text: {row.text!r}"
-        others_here = [_words(r.text) for j, r in enumerate(rows) if j != i]
-        assert _closest(_words(row.text), others_here) < 0.5, f"two emojiset texts too close: {row.text!r}"
+        assert _closest(words[i], pool) < 0.5, f"emojiset text too close to another set's text: {row.text!r}"
+        assert _closest(words[i], words[:i] + words[i + 1:]) < 0.5, f"two emojiset texts too close: {row.text!r}"
 
 
 def test_int8_calibration_texts_come_from_train_splits_only():
