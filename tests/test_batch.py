@@ -205,15 +205,15 @@ def test_ray_local_equals_single_process(request, tmp_path, model, engine):
     pytest.importorskip("ray")
     from emotionkit.ray_batch import classify_file_ray
 
-    trained_tiny = request.getfixturevalue("trained_tiny") if model == "single" else \
+    model_dir = request.getfixturevalue("trained_tiny") if model == "single" else \
         request.getfixturevalue("decided_tiny_multi")[model]
     src = write_csv(tmp_path / "in.csv", 700, bad_every=50)
-    clf = EmotionClassifier.load(trained_tiny, engine=engine)
+    clf = EmotionClassifier.load(model_dir, engine=engine)
     texts = [row["text"] for row in csv.DictReader(src.open()) if row["text"].strip()][:64]
     by_size = {size: clf.predict_proba(texts, batch_size=size) for size in (1, 8, 64)}
     assert np.abs(by_size[8] - by_size[1]).max() <= 1e-6 and np.abs(by_size[64] - by_size[1]).max() <= 1e-6
     local = classify_file(src, tmp_path / "local.csv", classifier=clf, chunk_rows=128)
-    ray_report = classify_file_ray(src, tmp_path / "ray.csv", model=trained_tiny, engine=engine, num_actors=2,
+    ray_report = classify_file_ray(src, tmp_path / "ray.csv", model=model_dir, engine=engine, num_actors=2,
                                    threads_per_actor=1, chunk_rows=128)
     assert ray_report.rows == local.rows and ray_report.bad_row_numbers == local.bad_row_numbers
     local_rows = list(csv.DictReader((tmp_path / "local.csv").open()))

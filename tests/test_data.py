@@ -256,7 +256,8 @@ def test_shared_goemotions_whole_has_every_comment():
 
 
 def test_multi_sets_are_kept_apart_from_their_evaluation_set():
-    held_out = {r.text for path in (ROOT / "data" / "styleset-multi" / "test.jsonl", STYLESET) for r in read_file(path)}
+    styleset_multi = read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")
+    held_out = {r.text for r in [*styleset_multi, *read_file(STYLESET)]}
     evaluation = [_words(t) for t in held_out]
     mix = load_dataset(ROOT / "data" / "stylemix-multi")
     train = [_words(r.text) for r in mix.split("train")]
@@ -267,11 +268,11 @@ def test_multi_sets_are_kept_apart_from_their_evaluation_set():
     for row in mix.split("validation"):
         assert row.text not in train_texts, f"validation text also in train: {row.text!r}"
         assert _closest(_words(row.text), train) < 0.5, f"validation text too close to a train text: {row.text!r}"
-    kinds = {(r.kind, r.style) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")}
+    kinds = {(r.kind, r.style) for r in styleset_multi}
     styles = {"review", "support_ticket", "work_email", "chat_emoji", "all_caps", "slang_typos", "long"}
     assert kinds == {(k, s) for k in ("neutral", "mixed", "mild") for s in styles}
     # The single-label training set is kept apart from the multi-label evaluation set too.
-    evaluation_multi = [_words(r.text) for r in read_file(ROOT / "data" / "styleset-multi" / "test.jsonl")]
+    evaluation_multi = [_words(r.text) for r in styleset_multi]
     single = load_dataset(ROOT / "data" / "stylemix")
     for row in [*single.split("train"), *single.split("validation")]:
         assert row.text not in held_out, f"stylemix text also in a style set: {row.text!r}"

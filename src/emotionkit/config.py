@@ -431,7 +431,7 @@ PRESETS: dict[str, Recipe] = {
     "emotionkit-six": Recipe(
         ModelSettings(),
         TrainConfig(
-            # Tweets, GoEmotions and our stylemix messages (rounds 1 to 4; round 5 came later) sampled 3 times (see the README).
+            # Tweets, GoEmotions and our stylemix messages (rounds 1 to 4; later rounds came after it) sampled 3 times (README).
             data=("../shared/data/emotion", "../shared/data/goemotions", "data/stylemix:3"),
             output_dir="models/emotionkit-minilm-six",
             extra_test=("data/styleset",),
