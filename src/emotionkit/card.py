@@ -75,6 +75,7 @@ def collect_facts(model_dir: str | Path) -> dict:
         "reproduce": meta.get("reproduce", ""),
         "cpu_engine_reason": meta.get("cpu_engine_reason", ""),
         "soup": meta.get("soup"),
+        "interpolation": meta.get("interpolation"),
         "ffn_pruned": meta.get("ffn_pruned"),
         "decision": meta.get("decision"),
         "calibration": meta.get("calibration"),
@@ -270,6 +271,8 @@ def render(facts: dict) -> str:
 
     if facts["soup"]:
         out += ["", _soup_section(facts["soup"], [d["name"] for d in facts["datasets"]])]
+    if facts["interpolation"]:
+        out += ["", _interpolation_section(facts["interpolation"], _multi(facts))]
     out += ["", "### Training log", ""]
     if facts["soup"]:
         out += [f"Of `{facts['soup']['training_log_of']}`, the run with the best validation score.", ""]
@@ -305,6 +308,22 @@ def render(facts: dict) -> str:
             "", "## Framework versions", ""]
     out += [f"- {lib} {v}" for lib, v in facts["versions"].items()]
     return "\n".join(out) + "\n"
+
+
+def _interpolation_section(mix: dict, multi: bool) -> str:
+    a, b, alpha = mix["a"], mix["b"], mix["alpha"]
+    lines = ["### Weight interpolation", "",
+             f"These weights are (1 - {alpha:g}) x `{a['path']}` + {alpha:g} x `{b['path']}` (WiSE-FT, Wortsman et al., "
+             "2022): a model and a run fine-tuned from it, which may have seen different data. The data and settings "
+             f"above are `{a['path']}`'s; `{b['path']}` was trained on {', '.join(f'`{d}`' for d in b['data'])}."]
+    if multi:
+        lines[-1] += (" Each run's calibration was folded into its own output layer, so the interpolation was "
+                      "calibrated again (per-label Platt scaling) and its thresholds chosen again on validation.")
+    rows = [(f"`{a['path']}`", a.get("best_selection_score")), (f"`{b['path']}`", b.get("best_selection_score")),
+            ("**interpolation**", mix.get("validation", {}).get("selection_score"))]
+    lines += ["", "| model | validation selection score |", "|---|---:|"]
+    lines += [f"| {name} | {'-' if score is None else f'{score:.4f}'} |" for name, score in rows]
+    return "\n".join(lines)
 
 
 def _soup_section(soup: dict, sources: list[str]) -> str:

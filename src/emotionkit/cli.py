@@ -160,6 +160,15 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mix(args: argparse.Namespace) -> int:
+    from emotionkit.interpolate import interpolate
+
+    command = "emotionkit " + shlex.join(sys.argv[1:])
+    out = interpolate(args.a, args.b, args.alpha, args.output_dir, test=not args.no_test, reproduce=command)
+    print(f"interpolation saved to {out}", file=sys.stderr)
+    return 0
+
+
 def cmd_soup(args: argparse.Namespace) -> int:
     from emotionkit.soup import make_soup
 
@@ -365,6 +374,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-dir", required=True, help="Where the averaged model goes (not one of the runs).")
     p.add_argument("--no-test", action="store_true", help="Skip the test-split evaluation and card.")
     p.set_defaults(func=cmd_soup)
+
+    p = sub.add_parser("mix", help="Interpolate the weights of a model and a run fine-tuned from it (WiSE-FT); "
+                       "a multi-label result is calibrated anew on validation.")
+    p.add_argument("a", help="Model directory whose training sources are validated on (weight 1 - alpha).")
+    p.add_argument("b", help="Model directory fine-tuned from A, or otherwise of the same shapes and labels (weight alpha).")
+    p.add_argument("--alpha", type=float, required=True, help="Weight of B, strictly between 0 and 1.")
+    p.add_argument("--output-dir", required=True, help="Where the interpolated model goes (not A or B).")
+    p.add_argument("--no-test", action="store_true", help="Skip the test-split evaluation and card.")
+    p.set_defaults(func=cmd_mix)
 
     p = sub.add_parser("bench", help="Benchmark the transformers pipeline and emotionkit's engines side by side.")
     p.add_argument("--model", default=None, help="Model directory (default: the shipped model).")

@@ -127,6 +127,11 @@ def _validation_scores(clf, state: dict, datasets: list) -> dict:
     result = clf.engine.model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise SoupError(f"weights the model does not have: {result.unexpected_keys[:5]}")
+    return validation_scores(clf, datasets)
+
+
+def validation_scores(clf, datasets: list) -> dict:
+    """Accuracy and macro-F1 of every source's validation split, and their selection score (what training uses)."""
     scores = {}
     for ds in datasets:
         m = evaluate(clf, ds.split("validation"), batch_size=128)
@@ -162,7 +167,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     from safetensors.torch import save_file  # noqa: PLC0415
 
     from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
-    from emotionkit.train import check_output_dir, evaluate_and_card  # noqa: PLC0415
+    from emotionkit.train import check_output_dir, evaluate_and_card, publish  # noqa: PLC0415
 
     if len(runs) < 2:
         raise SoupError(f"a soup needs at least two runs, got {len(runs)}")
@@ -245,16 +250,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         "training_log_of": ranked[0]["meta"].get("soup", {}).get("training_log_of", str(ranked[0]["path"])),
     }
     write_json(meta, staging / META_FILE)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in ("onnx", "test_metrics.json", "README.md"):
-        target = out / stale
-        if target.is_dir():
-            shutil.rmtree(target)
-        elif target.exists():
-            target.unlink()
-    for item in staging.iterdir():
-        item.replace(out / item.name)
-    staging.rmdir()
+    publish(staging, out)
     if (ranked[0]["path"] / "training_curve.png").is_file():
         shutil.copy2(ranked[0]["path"] / "training_curve.png", out / "training_curve.png")
     if test:

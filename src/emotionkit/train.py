@@ -411,8 +411,12 @@ def _save(out: Path, model, tokenizer, meta: dict, save_dtype: str, calibrate_on
         from emotionkit.calibrate import calibrate  # noqa: PLC0415
 
         calibrate(staging, calibrate_on)  # on validation; folded into the staged weights
-    # What an earlier model here derived from its weights (card, test metrics, plots, ONNX graphs)
-    # would describe the wrong model: gone before the new weights come in.
+    publish(staging, out)
+
+
+def publish(staging: Path, out: Path) -> None:
+    """Move a model staged in ``staging`` into ``out``. What an earlier model there derived from its weights
+    (card, test metrics, plots, ONNX graphs) would describe the wrong model: gone before the new weights come in."""
     for stale in (*STALE_FILES, *(png.name for pattern in ("confusion_matrix_*.png", "reliability_*.png")
                                   for png in out.glob(pattern))):
         target = out / stale
