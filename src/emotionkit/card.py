@@ -276,6 +276,9 @@ def render(facts: dict) -> str:
     out += ["", "### Training log", ""]
     if facts["soup"]:
         out += [f"Of `{facts['soup']['training_log_of']}`, the run with the best validation score.", ""]
+    elif facts["interpolation"]:
+        out += [f"An interpolation has none of its own: see the cards of `{facts['interpolation']['a']['path']}` and "
+                f"`{facts['interpolation']['b']['path']}`.", ""]
     log_rows = facts["training_log"]
     if log_rows:
         sources = [d["name"] for d in facts["datasets"]]
@@ -319,10 +322,17 @@ def _interpolation_section(mix: dict, multi: bool) -> str:
     if multi:
         lines[-1] += (" Each run's calibration was folded into its own output layer, so the interpolation was "
                       "calibrated again (per-label Platt scaling) and its thresholds chosen again on validation.")
-    rows = [(f"`{a['path']}`", a.get("best_selection_score")), (f"`{b['path']}`", b.get("best_selection_score")),
-            ("**interpolation**", mix.get("validation", {}).get("selection_score"))]
-    lines += ["", "| model | validation selection score |", "|---|---:|"]
-    lines += [f"| {name} | {'-' if score is None else f'{score:.4f}'} |" for name, score in rows]
+    sources = [k[: -len("_f1_macro")] for k in mix.get("validation", {}) if k.endswith("_f1_macro")]
+    lines += ["", f"Validation, each model with its own weights and decision, on `{a['path']}`'s sources:", "",
+              "| model | " + " | ".join(f"{s} macro-F1" for s in sources) + " | selection score |",
+              "|---|" + "---:|" * (len(sources) + 1)]
+    for name, v in ((f"`{a['path']}`", a.get("validation")), (f"`{b['path']}`", b.get("validation")),
+                    ("**interpolation**", mix.get("validation"))):
+        if v:
+            cells = [*(f"{v[f'{s}_f1_macro']:.4f}" for s in sources), f"{v['selection_score']:.4f}"]
+        else:
+            cells = ["-"] * (len(sources) + 1)
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 

@@ -42,19 +42,31 @@ def check_interpolable(a: dict, b: dict) -> None:
         raise SoupError(f"{where}: different labels {b['config'].get('id2label')} vs {a['config'].get('id2label')}")
     if a["tokenizer"] != b["tokenizer"]:
         raise SoupError(f"{where}: different tokenizers")
-    multi = [bool(r["meta"].get("model", {}).get("multi_label")) for r in (a, b)]
-    if multi[0] != multi[1]:
-        raise SoupError(f"{where}: one is multi-label and the other single-label")
+    kinds = ["multi-label" if r["meta"].get("model", {}).get("multi_label") else "single-label" for r in (a, b)]
+    if kinds[0] != kinds[1]:
+        raise SoupError(f"{where}: {b['path']} is {kinds[1]} and {a['path']} is {kinds[0]}; both must be one kind")
+    norms = [r["meta"].get("model", {}).get("normalize") or [] for r in (a, b)]
+    if norms[0] != norms[1]:
+        raise SoupError(f"{where}: trained on text normalized differently ({norms[1]} vs {norms[0]})")
+    lengths = [r["meta"].get("model", {}).get("max_length") for r in (a, b)]
+    if lengths[0] != lengths[1]:
+        log.warning("%s: max_length %s vs %s; the interpolation reads text as %s does", where, lengths[1], lengths[0],
+                    a["path"])
+    # Only the run that narrowed the feed-forward blocks records which neurons it kept; a run continued from it
+    # records nothing. Two different records cannot line up; one record and none is the usual continued pair.
     cuts = [(r["meta"].get("ffn_pruned") or {}).get("kept_sha256") for r in (a, b)]
-    if cuts[0] != cuts[1]:
+    if all(cuts) and cuts[0] != cuts[1]:
         raise SoupError(f"{where}: narrowed to different feed-forward neurons (ffn_pruned.kept_sha256 {cuts[1]} vs "
                         f"{cuts[0]}), so their weights do not line up")
+    if any(cuts) and not all(cuts):
+        log.warning("%s: only one records which feed-forward neurons it kept; the other must have been continued "
+                    "from it for their weights to line up", where)
 
 
 def _own_record(run: dict) -> dict:
     meta = run["meta"]
     return {"path": str(run["path"]), "data": meta["train"]["data"], "reproduce": meta.get("reproduce", ""),
-            "best_selection_score": meta.get("best_selection_score"),
+            "best_selection_score": meta.get("best_selection_score"), "validation": run["validation"],
             **{k: meta[k] for k in ("calibration", "decision") if k in meta}}
 
 
@@ -62,8 +74,6 @@ def interpolate(a_dir: str | Path, b_dir: str | Path, alpha: float, output_dir: 
                 reproduce: str = "") -> Path:
     """Write ``(1 - alpha) * A + alpha * B`` into ``output_dir`` as a model directory (card and test
     scores unless ``test=False``); a multi-label result is calibrated and its decision chosen on validation."""
-    from safetensors.torch import save_file  # noqa: PLC0415
-
     from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
     from emotionkit.train import check_output_dir, evaluate_and_card, publish  # noqa: PLC0415
 
@@ -79,23 +89,52 @@ def interpolate(a_dir: str | Path, b_dir: str | Path, alpha: float, output_dir: 
     a, b = (_read_run(p) for p in paths)
     check_interpolable(a, b)
     multi = bool(a["meta"].get("model", {}).get("multi_label"))
-    save_dtype = a["meta"]["train"].get("save_dtype", "float32")
-    state = average([a["state"], b["state"]], save_dtype, [1.0 - alpha, alpha])
+    state = average([a["state"], b["state"]], a["meta"]["train"].get("save_dtype", "float32"), [1.0 - alpha, alpha])
     datasets = [load_dataset(parse_data_spec(spec)[0], multi_label=multi) for spec in a["meta"]["train"]["data"]]
 
-    staging = out / ".staging"
+    # Each run scored as it stands (its own weights and decision) on A's validation splits, beside the mix.
+    for run in (a, b):
+        run["validation"] = validation_scores(EmotionClassifier.load(run["path"], engine="torch"), datasets)
+    staging, existed = out / ".staging", out.is_dir()
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    import torch  # noqa: PLC0415
+    try:
+        scores = _stage(staging, a, b, alpha, state, datasets, reproduce)
+    except BaseException as err:
+        shutil.rmtree(staging, ignore_errors=True)  # nothing half-made is left; a model already at out is untouched
+        if not existed:
+            out.rmdir()
+        if isinstance(err, ValueError):
+            raise SoupError(f"the interpolation with --alpha {alpha:g} was not saved: {err}") from err
+        raise
+    log.info("interpolation %g of %s and %s: validation %s", alpha, *paths, scores)
+    publish(staging, out)
+    if test:
+        meta = json.loads((out / META_FILE).read_text("utf-8"))
+        extra = [load_dataset(p, multi_label=multi) for p in meta["train"].get("extra_test", [])]
+        evaluate_and_card(out, datasets, extra)
+    return out
 
+
+def _stage(staging: Path, a: dict, b: dict, alpha: float, state: dict, datasets: list, reproduce: str) -> dict:
+    """Write the interpolated model into ``staging`` (calibrated and decided when multi-label); its validation scores."""
+    import torch  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415
+
+    from emotionkit import __version__  # noqa: PLC0415
+    from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+
+    save_dtype = a["meta"]["train"].get("save_dtype", "float32")
     save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
               str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
     for name in _COPIED:
-        if (paths[0] / name).is_file():
-            shutil.copy2(paths[0] / name, staging / name)
+        if (a["path"] / name).is_file():
+            shutil.copy2(a["path"] / name, staging / name)
+    multi = bool(a["meta"].get("model", {}).get("multi_label"))
     meta = {k: v for k, v in a["meta"].items() if k not in _OWN}
+    meta["emotionkit_version"] = __version__
     meta["interpolation"] = {"alpha": alpha, "a": _own_record(a), "b": _own_record(b)}
-    meta["selection_rule"] = (f"weight interpolation (1 - {alpha:g}) x `{paths[0]}` + {alpha:g} x `{paths[1]}` "
+    meta["selection_rule"] = (f"weight interpolation (1 - {alpha:g}) x `{a['path']}` + {alpha:g} x `{b['path']}` "
                               "(each run's own selection in its card)"
                               + ("; calibrated and thresholds chosen anew on validation" if multi else ""))
     meta["reproduce"] = "\n".join(dict.fromkeys(
@@ -111,10 +150,4 @@ def interpolate(a_dir: str | Path, b_dir: str | Path, alpha: float, output_dir: 
     meta["interpolation"]["validation"] = scores
     meta["best_selection_score"] = scores["selection_score"]
     write_json(meta, staging / META_FILE)
-    log.info("interpolation %g of %s and %s: validation %s", alpha, *paths, scores)
-    publish(staging, out)
-    if test:
-        extra = [load_dataset(p, multi_label=multi) for p in meta["train"].get("extra_test", [])]
-        evaluate_and_card(out, datasets, extra)
-    return out
-
+    return scores
