@@ -24,7 +24,7 @@ from emotionkit.onnx_engine import FP32, graph_dir, is_ffn_output, quantize_int8
 from emotionkit.predict import EmotionClassifier
 
 VARIANTS = {"recipe before (layer 0 int8)": None, "layer 0 fp32": r"layer\.0/", "layer 5 fp32": r"layer\.5/",
-            "attention Q/K/V fp32": r"/attention/self/"}
+            "attention Q/K/V fp32": r"/attention/self/", "layers 0 and 5 fp32": r"layer\.[05]/"}
 
 
 def main() -> None:
