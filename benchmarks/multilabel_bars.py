@@ -1,6 +1,11 @@
 """Issue 25's bars, for one or more models side by side, on a split (test by default).
 
     python benchmarks/multilabel_bars.py models/emotionkit-minilm models/emotionkit-minilm-six
+    python benchmarks/multilabel_bars.py models/emotionkit-minilm models/candidate --split validation --engine onnx-int8
+
+``--engine`` scores every model with that engine (PyTorch fp32 by default); ``onnx-int8`` judges a candidate
+default on what a CPU user gets (session 29: an interpolated default met every bar in fp32 and lost 3 of 133
+validation mixed messages in int8).
 
 Every model reads the multi-label sources the same way (GoEmotions whole through the package's
 multi-label mapping; our sets of emotions), so a six-way model's missing neutral shows as neutral F1 0.
@@ -36,18 +41,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("models", nargs="+")
     ap.add_argument("--split", default="test", choices=("validation", "test"))
+    ap.add_argument("--engine", default="torch", choices=("torch", "onnx", "onnx-int8"),
+                    help="Engine every model is scored with (default: PyTorch fp32).")
     args = ap.parse_args()
     data = {name: load_dataset(path, multi_label=True) for name, path in SOURCES.items()}
-    out = {"split": args.split, "models": {}}
+    out = {"split": args.split, "engine": args.engine, "models": {}}
     for model in args.models:
-        clf = EmotionClassifier.load(model, engine="torch")
+        clf = EmotionClassifier.load(model, engine=args.engine)
         res = {}
         for name, ds in data.items():
             if args.split in ds.splits:
                 m = evaluate(clf, ds.split(args.split))
                 res[name] = {k: v for k, v in m.items() if isinstance(v, (int, float))}
         out["models"][model] = res
-        print(f"== {model}")
+        print(f"== {model} ({args.engine})")
         for source, key, bar, higher in BARS:
             if source in res and key in res[source]:
                 value = res[source][key]
