@@ -32,6 +32,11 @@ def main() -> None:
     a, b = _read_run(Path(args.a)), _read_run(Path(args.b))
     if a["state"].keys() != b["state"].keys() or a["config"].get("id2label") != b["config"].get("id2label"):
         parser.error(f"{args.a} and {args.b} differ in weight names or labels; they cannot be interpolated")
+    if any(r["meta"].get("model", {}).get("multi_label") for r in (a, b)):
+        # Each multi-label run's calibration is folded into its head, and its thresholds are its own: an
+        # interpolation has to be calibrated and decided again, which `emotionkit mix` does (and saves).
+        parser.error(f"{args.a} or {args.b} is multi-label; score its interpolations with `emotionkit mix A B --alpha X "
+                     "--no-test --output-dir DIR`, which calibrates each one anew on validation")
     sources = [load_dataset(p) for p in _data_paths(a["meta"])]
     clf = EmotionClassifier.load(args.a, engine="torch")
     dtype = a["meta"]["train"].get("save_dtype", "float32")
