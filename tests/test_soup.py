@@ -223,3 +223,68 @@ def test_a_continued_run_lists_the_chain_and_can_join_a_soup(trained_tiny, secon
     (shorter / "emotionkit.json").write_text(json.dumps(meta))
     with pytest.raises(SoupError, match="different model settings"):
         make_soup([second_run, shorter], tmp_path / "soup2", test=False)
+
+
+@pytest.fixture(scope="module")
+def second_multi_run(tiny_models, tiny_data, tiny_multi_data, tmp_path_factory):
+    """Same multi-label recipe and seed as ``trained_tiny_multi``, another data order."""
+    out = tmp_path_factory.mktemp("second_multi") / "model"
+    return train(
+        ModelSettings(base_model=str(tiny_models["bert"]), max_length=32, multi_label=True),
+        TrainConfig(data=(str(tiny_data), str(tiny_multi_data)), output_dir=str(out), epochs=2, batch_size=8,
+                    logging_steps=2, learning_rate=1e-3, data_seed=7),
+        test=False,
+    )
+
+
+def test_a_multi_label_soup_is_calibrated_and_decided_as_it_was_scored(trained_tiny_multi, second_multi_run,
+                                                                      tiny_data, tiny_multi_data, tmp_path):
+    runs = [trained_tiny_multi, second_multi_run]
+    out = make_soup(runs, tmp_path / "soup", reproduce="emotionkit soup (multi-label test)")
+    meta = json.loads((out / "emotionkit.json").read_text())
+    soup, got = meta["soup"], _weights(out)
+    kept = [type(out)(r["path"]) for r in soup["runs"] if r["in_soup"]]
+    labels = EmotionClassifier.load(out, engine="torch").labels
+    assert set(meta["calibration"]["slope"]) == set(meta["decision"]["thresholds"]) == set(labels)
+    if len(kept) == 1:  # no average beat the best run: the soup is that run as it stands
+        own = json.loads((kept[0] / "emotionkit.json").read_text())
+        assert meta["calibration"] == own["calibration"] and meta["decision"] == own["decision"]
+        assert all(torch.equal(got[k], v) for k, v in _weights(kept[0]).items())
+    else:  # the average, with a calibration of its own folded into the output layer
+        mean = {k: torch.stack([_weights(p)[k] for p in kept]).mean(0) for k in got}
+        slope = torch.tensor([meta["calibration"]["slope"][n] for n in labels])
+        shift = torch.tensor([meta["calibration"]["intercept"][n] for n in labels])
+        for key in got:
+            if key.startswith("classifier."):
+                continue
+            assert torch.allclose(got[key], mean[key], atol=1e-6), key
+        assert torch.allclose(got["classifier.weight"], mean["classifier.weight"] * slope[:, None], atol=1e-5)
+        assert torch.allclose(got["classifier.bias"], mean["classifier.bias"] * slope + shift, atol=1e-5)
+    # Every average tried was calibrated before it was scored, and the recorded score is the saved model's.
+    assert len(soup["greedy_steps"]) == 1 and "calibrated" in meta["selection_rule"]
+    clf = EmotionClassifier.load(out, engine="torch")
+    sources = [load_dataset(d, multi_label=True) for d in (tiny_data, tiny_multi_data)]
+    f1 = [evaluate(clf, ds.split("validation"), batch_size=128)["f1_macro"] for ds in sources]
+    assert soup["validation"]["selection_score"] == pytest.approx(sum(f1) / 2, abs=1e-9)
+    assert (out / "README.md").is_file() and "Weight averaging" in (out / "README.md").read_text()
+
+
+def test_a_multi_label_soup_that_keeps_one_run_is_that_run_as_it_stands(trained_tiny_multi, second_multi_run,
+                                                                       tmp_path, monkeypatch):
+    from emotionkit import soup as soup_module
+
+    real = soup_module._Scorer.average
+
+    def worse(self, state):  # the average is really built and calibrated, then scored as worse than any run
+        scores, trial = real(self, state)
+        return {**scores, "selection_score": -1.0}, trial
+
+    monkeypatch.setattr(soup_module._Scorer, "average", worse)
+    out = make_soup([trained_tiny_multi, second_multi_run], tmp_path / "soup", test=False)
+    meta = json.loads((out / "emotionkit.json").read_text())
+    kept = [type(out)(r["path"]) for r in meta["soup"]["runs"] if r["in_soup"]]
+    assert len(kept) == 1 and meta["soup"]["greedy_steps"][0]["kept"] is False
+    own = json.loads((kept[0] / "emotionkit.json").read_text())
+    assert meta["calibration"] == own["calibration"] and meta["decision"] == own["decision"]
+    assert all(torch.equal(_weights(out)[k], v) for k, v in _weights(kept[0]).items())
+    assert meta["best_selection_score"] == meta["soup"]["runs"][0]["validation"]["selection_score"]

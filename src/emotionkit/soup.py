@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -163,10 +164,12 @@ def data_changes(meta: dict, datasets: list) -> list[str]:
 
 
 def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True, reproduce: str = "") -> Path:
-    """Greedy soup of ``runs`` into ``output_dir`` (a standard model directory with card)."""
-    from safetensors.torch import save_file  # noqa: PLC0415
+    """Greedy soup of ``runs`` into ``output_dir`` (a standard model directory with card).
 
-    from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+    Multi-label runs each carry their own calibration (folded into the output layer) and thresholds, so every
+    average is calibrated and decided anew on validation before it is scored, and the soup saved is the
+    calibrated average that was scored (or, when no other run joins, the best run as it stands).
+    """
     from emotionkit.train import check_output_dir, evaluate_and_card, publish  # noqa: PLC0415
 
     if len(runs) < 2:
@@ -181,56 +184,134 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     except FileExistsError as err:
         raise SoupError(str(err)) from None
     loaded = [_read_run(p) for p in paths]
-    multi = [str(p) for p, run in zip(paths, loaded, strict=True) if run["meta"].get("model", {}).get("multi_label")]
-    if multi:
-        # Each multi-label run has its own calibration folded into its head and its own thresholds: an average
-        # of them would be calibrated by none. Not supported until the soup calibrates its own average.
-        raise SoupError(f"multi-label runs cannot be souped yet (each has its own calibration and thresholds): {multi}")
     check_compatible(loaded)
+    multi = bool(loaded[0]["meta"].get("model", {}).get("multi_label"))
     save_dtype = loaded[0]["meta"]["train"].get("save_dtype", "float32")
-    datasets = [load_dataset(p) for p in _data_paths(loaded[0]["meta"])]
+    datasets = [load_dataset(p, multi_label=multi) for p in _data_paths(loaded[0]["meta"])]
 
-    clf = EmotionClassifier.load(paths[0], engine="torch")
-    for run in loaded:
-        run["validation"] = _validation_scores(clf, run["state"], datasets)
-        run["data_changes"] = data_changes(run["meta"], datasets)
-        log.info("%s: validation %s", run["path"], run["validation"])
-        if run["data_changes"]:
-            log.warning("%s was trained on other data than the soup validates on: %s", run["path"],
-                        "; ".join(run["data_changes"]))
-    ranked = sorted(loaded, key=lambda r: r["validation"]["selection_score"], reverse=True)
-    chosen, best = [ranked[0]], ranked[0]["validation"]
-    state = _average_runs([ranked[0]], save_dtype)
-    steps = []
+    with tempfile.TemporaryDirectory(prefix="emotionkit-soup-") as scratch:
+        scorer = _Scorer(loaded[0], datasets, Path(scratch), save_dtype)
+        for run in loaded:
+            run["validation"] = scorer.run(run)
+            run["data_changes"] = data_changes(run["meta"], datasets)
+            log.info("%s: validation %s", run["path"], run["validation"])
+            if run["data_changes"]:
+                log.warning("%s was trained on other data than the soup validates on: %s", run["path"],
+                            "; ".join(run["data_changes"]))
+        ranked = sorted(loaded, key=lambda r: r["validation"]["selection_score"], reverse=True)
+        chosen, best, saved, steps = _greedy(ranked, scorer, save_dtype)
+        staging = out / ".staging"
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        for name in _COPIED:
+            if (ranked[0]["path"] / name).is_file():
+                shutil.copy2(ranked[0]["path"] / name, staging / name)
+        shutil.copy2(saved / WEIGHTS_FILE, staging / WEIGHTS_FILE)
+        meta = _soup_meta(loaded, ranked, chosen, best, steps, reproduce)
+        # The calibration and decision of the weights saved: the best run's own, or those fitted to the average.
+        meta |= {k: v for k, v in json.loads((saved / META_FILE).read_text("utf-8")).items()
+                 if k in ("calibration", "decision")}
+        write_json(meta, staging / META_FILE)
+    publish(staging, out)
+    if (ranked[0]["path"] / "training_curve.png").is_file():
+        shutil.copy2(ranked[0]["path"] / "training_curve.png", out / "training_curve.png")
+    if test:
+        extra = [load_dataset(p, multi_label=multi) for p in meta["train"].get("extra_test", [])]
+        evaluate_and_card(out, datasets, extra)
+    return out
+
+
+class _Scorer:
+    """Validation scores of runs and of averages. A single-label average is loaded into one PyTorch model;
+    a multi-label one is written to a scratch model directory and calibrated and decided there first."""
+
+    def __init__(self, template: dict, datasets: list, scratch: Path, save_dtype: str):
+        from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+
+        self.template, self.datasets, self.scratch, self.save_dtype = template, datasets, scratch, save_dtype
+        self.multi = bool(template["meta"].get("model", {}).get("multi_label"))
+        self.clf = None if self.multi else EmotionClassifier.load(template["path"], engine="torch")
+        self.trials = 0
+
+    def run(self, run: dict) -> dict:
+        """A run as it stands (its own weights, calibration and decision)."""
+        from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+
+        if self.multi:
+            return validation_scores(EmotionClassifier.load(run["path"], engine="torch"), self.datasets)
+        return _validation_scores(self.clf, run["state"], self.datasets)
+
+    def average(self, state: dict) -> tuple[dict, Path | None]:
+        """An average's scores, and (multi-label) the scratch directory holding it calibrated and decided."""
+        if not self.multi:
+            return _validation_scores(self.clf, state, self.datasets), None
+        import torch  # noqa: PLC0415
+        from safetensors.torch import save_file  # noqa: PLC0415
+
+        from emotionkit.calibrate import calibrate  # noqa: PLC0415
+        from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
+
+        self.trials += 1
+        trial = self.scratch / f"average-{self.trials}"
+        trial.mkdir()
+        for name in _COPIED:
+            if (self.template["path"] / name).is_file():
+                shutil.copy2(self.template["path"] / name, trial / name)
+        save_file({k: v.to(getattr(torch, self.save_dtype)).contiguous() for k, v in state.items()},
+                  str(trial / WEIGHTS_FILE), metadata={"format": "pt"})
+        write_json({k: v for k, v in self.template["meta"].items() if k not in ("calibration", "decision")},
+                   trial / META_FILE)
+        calibrate(trial, self.datasets)
+        return validation_scores(EmotionClassifier.load(trial, engine="torch"), self.datasets), trial
+
+
+def _greedy(ranked: list[dict], scorer: _Scorer, save_dtype: str) -> tuple[list[dict], dict, Path, list[dict]]:
+    """Add each run to the average while the validation score does not drop. Returns the runs kept, the
+    best scores, the directory whose weights (and, multi-label, calibration and decision) are saved, and the steps."""
+    chosen, best, saved, steps = [ranked[0]], ranked[0]["validation"], ranked[0]["path"], []
+    if not scorer.multi:  # the saved weights are the average rounded to the saved precision
+        saved = scorer.scratch / "average"
+        _save_state(_average_runs([ranked[0]], save_dtype), saved, save_dtype)
     for run in ranked[1:]:
         trial = _average_runs([*chosen, run], save_dtype)
-        scores = _validation_scores(clf, trial, datasets)
+        scores, trial_dir = scorer.average(trial)
         kept = scores["selection_score"] >= best["selection_score"]
         steps.append({"added": str(run["path"]), "validation": scores, "kept": kept})
         log.info("adding %s: validation %.4f -> %s", run["path"], scores["selection_score"], "kept" if kept else "left out")
         if kept:
             chosen.append(run)
-            best, state = scores, trial  # the average just scored is the one saved
+            best = scores  # the average just scored is the one saved
+            if trial_dir is None:
+                _save_state(trial, saved, save_dtype)
+            else:
+                saved = trial_dir
+    return chosen, best, saved, steps
 
-    staging = out / ".staging"
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
+
+def _save_state(state: dict, directory: Path, save_dtype: str) -> None:
     import torch  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415
 
+    directory.mkdir(exist_ok=True)
     save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
-              str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-    for name in _COPIED:
-        if (ranked[0]["path"] / name).is_file():
-            shutil.copy2(ranked[0]["path"] / name, staging / name)
+              str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+    write_json({}, directory / META_FILE)
+
+
+def _soup_meta(loaded: list[dict], ranked: list[dict], chosen: list[dict], best: dict, steps: list[dict],
+               reproduce: str) -> dict:
     meta = dict(ranked[0]["meta"])
     # The CPU engine chosen for a run (e.g. ONNX fp32 where its int8 graph missed parity) is a fact
     # about that run's weights, not the average's: the soup starts from the default and is checked anew.
-    for key in ("cpu_engine", "cpu_engine_reason"):
+    # Its calibration and decision are set by the caller, from the weights saved.
+    for key in ("cpu_engine", "cpu_engine_reason", "calibration", "decision"):
         meta.pop(key, None)
     nested = " (a soup counts as the runs it averages)" if any(r["weight"] > 1 for r in loaded) else ""
+    multi = " (each multi-label average calibrated and its thresholds chosen on validation before it is scored)" if (
+        meta.get("model", {}).get("multi_label")) else ""
     meta["selection_rule"] = (f"greedy weight averaging of {len(loaded)} runs{nested} (each run's best epoch by "
                               f"{SELECTION_RULE}); a run joins the average only if the average's validation score "
-                              "does not drop")
+                              f"does not drop{multi}")
     meta["best_selection_score"] = best["selection_score"]
     # A run continued from another run of the soup repeats that run's commands: list each once, in order.
     lines = [line for r in loaded for line in r["meta"].get("reproduce", "").splitlines() if line.strip()]
@@ -249,11 +330,4 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         # The training log in the metadata is the best run's own, or (for a soup) the one it carries.
         "training_log_of": ranked[0]["meta"].get("soup", {}).get("training_log_of", str(ranked[0]["path"])),
     }
-    write_json(meta, staging / META_FILE)
-    publish(staging, out)
-    if (ranked[0]["path"] / "training_curve.png").is_file():
-        shutil.copy2(ranked[0]["path"] / "training_curve.png", out / "training_curve.png")
-    if test:
-        extra = [load_dataset(p) for p in meta["train"].get("extra_test", [])]
-        evaluate_and_card(out, datasets, extra)
-    return out
+    return meta
