@@ -288,3 +288,52 @@ def test_a_multi_label_soup_that_keeps_one_run_is_that_run_as_it_stands(trained_
     assert meta["calibration"] == own["calibration"] and meta["decision"] == own["decision"]
     assert all(torch.equal(_weights(out)[k], v) for k, v in _weights(kept[0]).items())
     assert meta["best_selection_score"] == meta["soup"]["runs"][0]["validation"]["selection_score"]
+
+
+def test_a_multi_label_soup_saves_the_average_it_kept_and_leaves_no_scratch(trained_tiny_multi, second_multi_run,
+                                                                            tmp_path, monkeypatch):
+    import tempfile
+
+    from emotionkit import soup as soup_module
+
+    third = tmp_path / "third"
+    shutil.copytree(second_multi_run, third)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    real, calls = soup_module._Scorer.average, []
+
+    def first_kept_then_worse(self, state):  # both averages really built and calibrated; the second one scored worse
+        scores, trial = real(self, state)
+        calls.append(trial)
+        return {**scores, "selection_score": 10.0 if len(calls) == 1 else -1.0}, trial
+
+    monkeypatch.setattr(soup_module._Scorer, "average", first_kept_then_worse)
+    out = make_soup([trained_tiny_multi, second_multi_run, third], tmp_path / "soup", test=False)
+    meta = json.loads((out / "emotionkit.json").read_text())
+    assert [s["kept"] for s in meta["soup"]["greedy_steps"]] == [True, False]
+    kept = [type(out)(r["path"]) for r in meta["soup"]["runs"] if r["in_soup"]]
+    assert len(kept) == 2 and meta["best_selection_score"] == 10.0
+    got, labels = _weights(out), EmotionClassifier.load(out, engine="torch").labels
+    mean = {k: torch.stack([_weights(p)[k] for p in kept]).mean(0) for k in got}
+    slope = torch.tensor([meta["calibration"]["slope"][n] for n in labels])
+    shift = torch.tensor([meta["calibration"]["intercept"][n] for n in labels])
+    body = [k for k in got if not k.startswith("classifier.")]
+    assert body and all(torch.allclose(got[k], mean[k], atol=1e-6) for k in body)
+    assert torch.allclose(got["classifier.weight"], mean["classifier.weight"] * slope[:, None], atol=1e-5)
+    assert torch.allclose(got["classifier.bias"], mean["classifier.bias"] * slope + shift, atol=1e-5)
+    assert list(scratch.iterdir()) == [] and not (out / ".staging").exists()  # every average's scratch copy is gone
+
+
+def test_an_average_that_cannot_be_decided_is_left_out(trained_tiny_multi, second_multi_run, tmp_path, monkeypatch):
+    def no_decision(*args, **kwargs):
+        raise ValueError("no fallback calls few enough texts emotion-free")
+
+    monkeypatch.setattr("emotionkit.calibrate.calibrate", no_decision)
+    out = make_soup([trained_tiny_multi, second_multi_run], tmp_path / "soup", test=False)
+    meta = json.loads((out / "emotionkit.json").read_text())
+    step = meta["soup"]["greedy_steps"][0]
+    assert step["kept"] is False and "no fallback" in step["validation"]["error"]
+    best = type(out)(meta["soup"]["runs"][0]["path"])
+    assert meta["decision"] == json.loads((best / "emotionkit.json").read_text())["decision"]
+    assert "Weight averaging" in render(collect_facts(out))

@@ -270,7 +270,7 @@ def render(facts: dict) -> str:
                         f"`{r['path']}` ({', '.join(r['data_changes'])})" for r in changed) + "."]
 
     if facts["soup"]:
-        out += ["", _soup_section(facts["soup"], [d["name"] for d in facts["datasets"]])]
+        out += ["", _soup_section(facts["soup"], [d["name"] for d in facts["datasets"]], _multi(facts))]
     if facts["interpolation"]:
         out += ["", _interpolation_section(facts["interpolation"], _multi(facts))]
     out += ["", "### Training log", ""]
@@ -336,12 +336,15 @@ def _interpolation_section(mix: dict, multi: bool) -> str:
     return "\n".join(lines)
 
 
-def _soup_section(soup: dict, sources: list[str]) -> str:
+def _soup_section(soup: dict, sources: list[str], multi: bool = False) -> str:
     lines = ["### Weight averaging (greedy model soup)", "",
              "These weights are the average of the runs marked in the table below, all fine-tuned with the same "
              "recipe and seed (so the same classifier-head initialisation) and different data order. Runs were "
              "ranked by validation score and added one by one while the average's validation score did not drop. "
-             "A run that is itself a soup counts as the runs it averages (its weight).", ""]
+             "A run that is itself a soup counts as the runs it averages (its weight)."
+             + (" Each run's calibration is folded into its own output layer, so every average tried was calibrated "
+                "again (per-label Platt scaling) and its thresholds chosen again on validation before it was scored; "
+                "when no other run joins, the soup is the best run as it stands." if multi else ""), ""]
     head = "| run | weight | seed | data seed | " + " | ".join(f"{s} val accuracy | {s} val macro-F1" for s in sources)
     lines += [head + " | selection score | in the average |", "|---|---:|---:|---:|" + "---:|" * (2 * len(sources) + 1) + "---|"]
     rows = [(f"`{r['path']}`" + (f" (soup of {', '.join(f'`{p}`' for p in r['soup_of'])})" if r.get("soup_of") else ""),

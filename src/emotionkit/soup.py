@@ -189,29 +189,35 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
     save_dtype = loaded[0]["meta"]["train"].get("save_dtype", "float32")
     datasets = [load_dataset(p, multi_label=multi) for p in _data_paths(loaded[0]["meta"])]
 
+    staging, existed = out / ".staging", out.is_dir()
     with tempfile.TemporaryDirectory(prefix="emotionkit-soup-") as scratch:
         scorer = _Scorer(loaded[0], datasets, Path(scratch), save_dtype)
         for run in loaded:
-            run["validation"] = scorer.run(run)
+            run["validation"] = scorer.score_run(run)
             run["data_changes"] = data_changes(run["meta"], datasets)
             log.info("%s: validation %s", run["path"], run["validation"])
             if run["data_changes"]:
                 log.warning("%s was trained on other data than the soup validates on: %s", run["path"],
                             "; ".join(run["data_changes"]))
         ranked = sorted(loaded, key=lambda r: r["validation"]["selection_score"], reverse=True)
-        chosen, best, saved, steps = _greedy(ranked, scorer, save_dtype)
-        staging = out / ".staging"
+        scorer.template = ranked[0]  # averages carry the best run's config and tokenizer files, as the soup does
+        chosen, best, saved_dir, steps = _greedy(ranked, scorer)
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
-        for name in _COPIED:
-            if (ranked[0]["path"] / name).is_file():
-                shutil.copy2(ranked[0]["path"] / name, staging / name)
-        shutil.copy2(saved / WEIGHTS_FILE, staging / WEIGHTS_FILE)
-        meta = _soup_meta(loaded, ranked, chosen, best, steps, reproduce)
-        # The calibration and decision of the weights saved: the best run's own, or those fitted to the average.
-        meta |= {k: v for k, v in json.loads((saved / META_FILE).read_text("utf-8")).items()
-                 if k in ("calibration", "decision")}
-        write_json(meta, staging / META_FILE)
+        try:
+            for name in _COPIED:
+                if (ranked[0]["path"] / name).is_file():
+                    shutil.copy2(ranked[0]["path"] / name, staging / name)
+            shutil.copy2(saved_dir / WEIGHTS_FILE, staging / WEIGHTS_FILE)
+            meta = _soup_meta(loaded, ranked, chosen, best, steps, reproduce)
+            # The calibration and decision of the weights saved: the best run's own, or those fitted to the average.
+            meta |= _decision_record(saved_dir)
+            write_json(meta, staging / META_FILE)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)  # nothing half-made is left; a model already at out is untouched
+            if not existed:
+                out.rmdir()
+            raise
     publish(staging, out)
     if (ranked[0]["path"] / "training_curve.png").is_file():
         shutil.copy2(ranked[0]["path"] / "training_curve.png", out / "training_curve.png")
@@ -233,7 +239,7 @@ class _Scorer:
         self.clf = None if self.multi else EmotionClassifier.load(template["path"], engine="torch")
         self.trials = 0
 
-    def run(self, run: dict) -> dict:
+    def score_run(self, run: dict) -> dict:
         """A run as it stands (its own weights, calibration and decision)."""
         from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
 
@@ -242,7 +248,8 @@ class _Scorer:
         return _validation_scores(self.clf, run["state"], self.datasets)
 
     def average(self, state: dict) -> tuple[dict, Path | None]:
-        """An average's scores, and (multi-label) the scratch directory holding it calibrated and decided."""
+        """An average's scores, and (multi-label) the scratch directory holding it calibrated and decided.
+        An average no decision can be chosen for (``calibrate`` raises) scores None and is left out."""
         if not self.multi:
             return _validation_scores(self.clf, state, self.datasets), None
         import torch  # noqa: PLC0415
@@ -261,31 +268,41 @@ class _Scorer:
                   str(trial / WEIGHTS_FILE), metadata={"format": "pt"})
         write_json({k: v for k, v in self.template["meta"].items() if k not in ("calibration", "decision")},
                    trial / META_FILE)
-        calibrate(trial, self.datasets)
+        try:
+            calibrate(trial, self.datasets)
+        except ValueError as err:
+            log.warning("an average could not be calibrated and decided, so it is left out: %s", err)
+            shutil.rmtree(trial)
+            return {"selection_score": None, "error": str(err)}, None
         return validation_scores(EmotionClassifier.load(trial, engine="torch"), self.datasets), trial
 
 
-def _greedy(ranked: list[dict], scorer: _Scorer, save_dtype: str) -> tuple[list[dict], dict, Path, list[dict]]:
+def _greedy(ranked: list[dict], scorer: _Scorer) -> tuple[list[dict], dict, Path, list[dict]]:
     """Add each run to the average while the validation score does not drop. Returns the runs kept, the
     best scores, the directory whose weights (and, multi-label, calibration and decision) are saved, and the steps."""
-    chosen, best, saved, steps = [ranked[0]], ranked[0]["validation"], ranked[0]["path"], []
+    chosen, best, saved_dir, steps = [ranked[0]], ranked[0]["validation"], ranked[0]["path"], []
     if not scorer.multi:  # the saved weights are the average rounded to the saved precision
-        saved = scorer.scratch / "average"
-        _save_state(_average_runs([ranked[0]], save_dtype), saved, save_dtype)
+        saved_dir = scorer.scratch / "average"
+        _save_state(_average_runs([ranked[0]], scorer.save_dtype), saved_dir, scorer.save_dtype)
     for run in ranked[1:]:
-        trial = _average_runs([*chosen, run], save_dtype)
-        scores, trial_dir = scorer.average(trial)
-        kept = scores["selection_score"] >= best["selection_score"]
+        state = _average_runs([*chosen, run], scorer.save_dtype)
+        scores, trial_dir = scorer.average(state)
+        kept = scores["selection_score"] is not None and scores["selection_score"] >= best["selection_score"]
         steps.append({"added": str(run["path"]), "validation": scores, "kept": kept})
-        log.info("adding %s: validation %.4f -> %s", run["path"], scores["selection_score"], "kept" if kept else "left out")
-        if kept:
-            chosen.append(run)
-            best = scores  # the average just scored is the one saved
-            if trial_dir is None:
-                _save_state(trial, saved, save_dtype)
-            else:
-                saved = trial_dir
-    return chosen, best, saved, steps
+        log.info("adding %s: validation %s -> %s", run["path"], scores["selection_score"], "kept" if kept else "left out")
+        if not kept:
+            if trial_dir is not None:
+                shutil.rmtree(trial_dir)  # one model's worth of scratch space each
+            continue
+        chosen.append(run)
+        best = scores  # the average just scored is the one saved
+        if trial_dir is None:
+            _save_state(state, saved_dir, scorer.save_dtype)
+        else:
+            if saved_dir.parent == scorer.scratch:
+                shutil.rmtree(saved_dir)  # an earlier average, now replaced (never a run's own directory)
+            saved_dir = trial_dir
+    return chosen, best, saved_dir, steps
 
 
 def _save_state(state: dict, directory: Path, save_dtype: str) -> None:
@@ -295,7 +312,13 @@ def _save_state(state: dict, directory: Path, save_dtype: str) -> None:
     directory.mkdir(exist_ok=True)
     save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
               str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
-    write_json({}, directory / META_FILE)
+
+
+def _decision_record(model_dir: Path) -> dict:
+    """The calibration and decision stored beside a model's weights (none for a single-label average)."""
+    meta_path = model_dir / META_FILE
+    meta = json.loads(meta_path.read_text("utf-8")) if meta_path.is_file() else {}
+    return {k: v for k, v in meta.items() if k in ("calibration", "decision")}
 
 
 def _soup_meta(loaded: list[dict], ranked: list[dict], chosen: list[dict], best: dict, steps: list[dict],
@@ -304,14 +327,15 @@ def _soup_meta(loaded: list[dict], ranked: list[dict], chosen: list[dict], best:
     # The CPU engine chosen for a run (e.g. ONNX fp32 where its int8 graph missed parity) is a fact
     # about that run's weights, not the average's: the soup starts from the default and is checked anew.
     # Its calibration and decision are set by the caller, from the weights saved.
-    for key in ("cpu_engine", "cpu_engine_reason", "calibration", "decision"):
+    # An interpolation's record (emotionkit mix) describes that run's making, not the soup's.
+    for key in ("cpu_engine", "cpu_engine_reason", "calibration", "decision", "interpolation"):
         meta.pop(key, None)
     nested = " (a soup counts as the runs it averages)" if any(r["weight"] > 1 for r in loaded) else ""
-    multi = " (each multi-label average calibrated and its thresholds chosen on validation before it is scored)" if (
-        meta.get("model", {}).get("multi_label")) else ""
+    recalibrated = (" (each multi-label average calibrated and its thresholds chosen on validation before it is "
+                    "scored)" if meta.get("model", {}).get("multi_label") else "")
     meta["selection_rule"] = (f"greedy weight averaging of {len(loaded)} runs{nested} (each run's best epoch by "
                               f"{SELECTION_RULE}); a run joins the average only if the average's validation score "
-                              f"does not drop{multi}")
+                              f"does not drop{recalibrated}")
     meta["best_selection_score"] = best["selection_score"]
     # A run continued from another run of the soup repeats that run's commands: list each once, in order.
     lines = [line for r in loaded for line in r["meta"].get("reproduce", "").splitlines() if line.strip()]
