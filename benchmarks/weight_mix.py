@@ -17,7 +17,7 @@ from pathlib import Path
 
 from emotionkit.data import load_dataset
 from emotionkit.predict import EmotionClassifier
-from emotionkit.soup import _data_paths, _read_run, _validation_scores, average
+from emotionkit.soup import _data_paths, _validation_scores, average, read_run
 
 
 def main() -> None:
@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
     if not all(0.0 <= x <= 1.0 for x in args.alphas):
         parser.error(f"--alphas must lie in [0, 1], got {args.alphas}")
-    a, b = _read_run(Path(args.a)), _read_run(Path(args.b))
+    a, b = read_run(Path(args.a)), read_run(Path(args.b))
     if a["state"].keys() != b["state"].keys() or a["config"].get("id2label") != b["config"].get("id2label"):
         parser.error(f"{args.a} and {args.b} differ in weight names or labels; they cannot be interpolated")
     if any(r["meta"].get("model", {}).get("multi_label") for r in (a, b)):

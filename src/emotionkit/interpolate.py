@@ -21,7 +21,7 @@ from pathlib import Path
 from emotionkit.config import parse_data_spec
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import write_json
-from emotionkit.soup import _COPIED, META_FILE, WEIGHTS_FILE, SoupError, _read_run, average, validation_scores
+from emotionkit.soup import COPIED_FILES, META_FILE, WEIGHTS_FILE, SoupError, average, read_run, validation_scores
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ _OWN = ("cpu_engine", "cpu_engine_reason", "calibration", "decision", "soup", "i
 
 
 def check_interpolable(a: dict, b: dict) -> None:
-    """Raise :class:`SoupError` unless ``a`` and ``b`` (from ``_read_run``) have weights that line up."""
+    """Raise :class:`SoupError` unless ``a`` and ``b`` (from ``read_run``) have weights that line up."""
     where = f"{b['path']} vs {a['path']}"
     if a["state"].keys() != b["state"].keys():
         raise SoupError(f"{where}: different weight names, e.g. {sorted(a['state'].keys() ^ b['state'].keys())[:5]}")
@@ -86,7 +86,7 @@ def interpolate(a_dir: str | Path, b_dir: str | Path, alpha: float, output_dir: 
         check_output_dir(out, overwrite=True)  # replaces a model directory, never a directory of something else
     except FileExistsError as err:
         raise SoupError(str(err)) from None
-    a, b = (_read_run(p) for p in paths)
+    a, b = (read_run(p) for p in paths)
     check_interpolable(a, b)
     multi = bool(a["meta"].get("model", {}).get("multi_label"))
     state = average([a["state"], b["state"]], a["meta"]["train"].get("save_dtype", "float32"), [1.0 - alpha, alpha])
@@ -127,7 +127,7 @@ def _stage(staging: Path, a: dict, b: dict, alpha: float, state: dict, datasets:
     save_dtype = a["meta"]["train"].get("save_dtype", "float32")
     save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
               str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-    for name in _COPIED:
+    for name in COPIED_FILES:
         if (a["path"] / name).is_file():
             shutil.copy2(a["path"] / name, staging / name)
     multi = bool(a["meta"].get("model", {}).get("multi_label"))

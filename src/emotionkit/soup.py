@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 META_FILE = "emotionkit.json"
 WEIGHTS_FILE = "model.safetensors"
 # Files a model directory carries besides weights, metadata, card and plots.
-_COPIED = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+COPIED_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
            "vocab.json", "merges.txt", "spiece.model", "added_tokens.json")
 SELECTION_RULE = "mean over the training sources of validation macro-F1"
 
@@ -40,7 +40,7 @@ class SoupError(ValueError):
     """The runs cannot be averaged (different architecture, labels, tokenizer or data)."""
 
 
-def _read_run(path: Path) -> dict:
+def read_run(path: Path) -> dict:
     from safetensors.torch import load_file  # noqa: PLC0415
 
     if not (path / WEIGHTS_FILE).is_file() or not (path / META_FILE).is_file():
@@ -183,7 +183,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         check_output_dir(out, overwrite=True)
     except FileExistsError as err:
         raise SoupError(str(err)) from None
-    loaded = [_read_run(p) for p in paths]
+    loaded = [read_run(p) for p in paths]
     check_compatible(loaded)
     multi = bool(loaded[0]["meta"].get("model", {}).get("multi_label"))
     save_dtype = loaded[0]["meta"]["train"].get("save_dtype", "float32")
@@ -205,7 +205,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            for name in _COPIED:
+            for name in COPIED_FILES:
                 if (ranked[0]["path"] / name).is_file():
                     shutil.copy2(ranked[0]["path"] / name, staging / name)
             shutil.copy2(saved_dir / WEIGHTS_FILE, staging / WEIGHTS_FILE)
@@ -261,7 +261,7 @@ class _Scorer:
         self.trials += 1
         trial = self.scratch / f"average-{self.trials}"
         trial.mkdir()
-        for name in _COPIED:
+        for name in COPIED_FILES:
             if (self.template["path"] / name).is_file():
                 shutil.copy2(self.template["path"] / name, trial / name)
         save_file({k: v.to(getattr(torch, self.save_dtype)).contiguous() for k, v in state.items()},
