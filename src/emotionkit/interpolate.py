@@ -21,7 +21,16 @@ from pathlib import Path
 from emotionkit.config import parse_data_spec
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import write_json
-from emotionkit.soup import COPIED_FILES, META_FILE, WEIGHTS_FILE, SoupError, average, read_run, validation_scores
+from emotionkit.soup import (
+    META_FILE,
+    SoupError,
+    average,
+    check_aligned,
+    copy_model_files,
+    read_run,
+    save_state,
+    validation_scores,
+)
 
 log = logging.getLogger(__name__)
 
@@ -33,15 +42,7 @@ _OWN = ("cpu_engine", "cpu_engine_reason", "calibration", "decision", "soup", "i
 def check_interpolable(a: dict, b: dict) -> None:
     """Raise :class:`SoupError` unless ``a`` and ``b`` (from ``read_run``) have weights that line up."""
     where = f"{b['path']} vs {a['path']}"
-    if a["state"].keys() != b["state"].keys():
-        raise SoupError(f"{where}: different weight names, e.g. {sorted(a['state'].keys() ^ b['state'].keys())[:5]}")
-    for key, tensor in a["state"].items():
-        if tensor.shape != b["state"][key].shape:
-            raise SoupError(f"{where}: {key} has shape {tuple(b['state'][key].shape)}, expected {tuple(tensor.shape)}")
-    if a["config"].get("id2label") != b["config"].get("id2label"):
-        raise SoupError(f"{where}: different labels {b['config'].get('id2label')} vs {a['config'].get('id2label')}")
-    if a["tokenizer"] != b["tokenizer"]:
-        raise SoupError(f"{where}: different tokenizers")
+    check_aligned(a, b)
     kinds = ["multi-label" if r["meta"].get("model", {}).get("multi_label") else "single-label" for r in (a, b)]
     if kinds[0] != kinds[1]:
         raise SoupError(f"{where}: {b['path']} is {kinds[1]} and {a['path']} is {kinds[0]}; both must be one kind")
@@ -118,18 +119,11 @@ def interpolate(a_dir: str | Path, b_dir: str | Path, alpha: float, output_dir: 
 
 def _stage(staging: Path, a: dict, b: dict, alpha: float, state: dict, datasets: list, reproduce: str) -> dict:
     """Write the interpolated model into ``staging`` (calibrated and decided when multi-label); its validation scores."""
-    import torch  # noqa: PLC0415
-    from safetensors.torch import save_file  # noqa: PLC0415
-
     from emotionkit import __version__  # noqa: PLC0415
     from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
 
-    save_dtype = a["meta"]["train"].get("save_dtype", "float32")
-    save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
-              str(staging / WEIGHTS_FILE), metadata={"format": "pt"})
-    for name in COPIED_FILES:
-        if (a["path"] / name).is_file():
-            shutil.copy2(a["path"] / name, staging / name)
+    save_state(state, staging, a["meta"]["train"].get("save_dtype", "float32"))
+    copy_model_files(a["path"], staging)
     multi = bool(a["meta"].get("model", {}).get("multi_label"))
     meta = {k: v for k, v in a["meta"].items() if k not in _OWN}
     meta["emotionkit_version"] = __version__

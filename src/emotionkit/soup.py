@@ -61,21 +61,44 @@ def run_count(meta: dict) -> int:
     return sum(r["in_soup"] * r.get("weight", 1) for r in soup["runs"])
 
 
+def check_aligned(first: dict, run: dict) -> None:
+    """Raise :class:`SoupError` unless ``run``'s weights line up with ``first``'s (names, shapes, labels, tokenizer)."""
+    where = f"{run['path']} vs {first['path']}"
+    if run["state"].keys() != first["state"].keys():
+        diff = sorted(run["state"].keys() ^ first["state"].keys())[:5]
+        raise SoupError(f"{where}: different weight names, e.g. {diff}")
+    for key, tensor in run["state"].items():
+        if tensor.shape != first["state"][key].shape:
+            raise SoupError(f"{where}: {key} has shape {tuple(tensor.shape)}, expected {tuple(first['state'][key].shape)}")
+    if run["config"].get("id2label") != first["config"].get("id2label"):
+        raise SoupError(f"{where}: different labels {run['config'].get('id2label')} vs {first['config'].get('id2label')}")
+    if run["tokenizer"] != first["tokenizer"]:
+        raise SoupError(f"{where}: different tokenizers")
+
+
+def copy_model_files(source: Path, target: Path) -> None:
+    """Copy a model directory's config and tokenizer files (those it has) into ``target``."""
+    for name in COPIED_FILES:
+        if (source / name).is_file():
+            shutil.copy2(source / name, target / name)
+
+
+def save_state(state: dict, directory: Path, save_dtype: str) -> None:
+    """Write ``state`` as ``directory``'s weights in the precision a run of it is saved in."""
+    import torch  # noqa: PLC0415
+    from safetensors.torch import save_file  # noqa: PLC0415
+
+    directory.mkdir(exist_ok=True)
+    save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
+              str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+
+
 def check_compatible(runs: list[dict]) -> None:
     """Raise :class:`SoupError` unless every run has the same shapes, labels, tokenizer, settings and data."""
     first = runs[0]
     for run in runs[1:]:
         where = f"{run['path']} vs {first['path']}"
-        if run["state"].keys() != first["state"].keys():
-            diff = sorted(run["state"].keys() ^ first["state"].keys())[:5]
-            raise SoupError(f"{where}: different weight names, e.g. {diff}")
-        for key, tensor in run["state"].items():
-            if tensor.shape != first["state"][key].shape:
-                raise SoupError(f"{where}: {key} has shape {tuple(tensor.shape)}, expected {tuple(first['state'][key].shape)}")
-        if run["config"].get("id2label") != first["config"].get("id2label"):
-            raise SoupError(f"{where}: different labels {run['config'].get('id2label')} vs {first['config'].get('id2label')}")
-        if run["tokenizer"] != first["tokenizer"]:
-            raise SoupError(f"{where}: different tokenizers")
+        check_aligned(first, run)
         # A setting added later (keep_layers, ffn_size) at its default equals its absence in an older run.
         theirs, ours = ({k: v for k, v in r["meta"]["model"].items() if not (k in ("keep_layers", "ffn_size") and not v)}
                         for r in (run, first))
@@ -205,9 +228,7 @@ def make_soup(runs: list[str | Path], output_dir: str | Path, test: bool = True,
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
-            for name in COPIED_FILES:
-                if (ranked[0]["path"] / name).is_file():
-                    shutil.copy2(ranked[0]["path"] / name, staging / name)
+            copy_model_files(ranked[0]["path"], staging)
             shutil.copy2(saved_dir / WEIGHTS_FILE, staging / WEIGHTS_FILE)
             meta = _soup_meta(loaded, ranked, chosen, best, steps, reproduce)
             # The calibration and decision of the weights saved: the best run's own, or those fitted to the average.
@@ -252,20 +273,13 @@ class _Scorer:
         An average no decision can be chosen for (``calibrate`` raises) scores None and is left out."""
         if not self.multi:
             return _validation_scores(self.clf, state, self.datasets), None
-        import torch  # noqa: PLC0415
-        from safetensors.torch import save_file  # noqa: PLC0415
-
         from emotionkit.calibrate import calibrate  # noqa: PLC0415
         from emotionkit.predict import EmotionClassifier  # noqa: PLC0415
 
         self.trials += 1
         trial = self.scratch / f"average-{self.trials}"
-        trial.mkdir()
-        for name in COPIED_FILES:
-            if (self.template["path"] / name).is_file():
-                shutil.copy2(self.template["path"] / name, trial / name)
-        save_file({k: v.to(getattr(torch, self.save_dtype)).contiguous() for k, v in state.items()},
-                  str(trial / WEIGHTS_FILE), metadata={"format": "pt"})
+        save_state(state, trial, self.save_dtype)
+        copy_model_files(self.template["path"], trial)
         write_json({k: v for k, v in self.template["meta"].items() if k not in ("calibration", "decision")},
                    trial / META_FILE)
         try:
@@ -283,7 +297,7 @@ def _greedy(ranked: list[dict], scorer: _Scorer) -> tuple[list[dict], dict, Path
     chosen, best, saved_dir, steps = [ranked[0]], ranked[0]["validation"], ranked[0]["path"], []
     if not scorer.multi:  # the saved weights are the average rounded to the saved precision
         saved_dir = scorer.scratch / "average"
-        _save_state(_average_runs([ranked[0]], scorer.save_dtype), saved_dir, scorer.save_dtype)
+        save_state(_average_runs([ranked[0]], scorer.save_dtype), saved_dir, scorer.save_dtype)
     for run in ranked[1:]:
         state = _average_runs([*chosen, run], scorer.save_dtype)
         scores, trial_dir = scorer.average(state)
@@ -297,21 +311,12 @@ def _greedy(ranked: list[dict], scorer: _Scorer) -> tuple[list[dict], dict, Path
         chosen.append(run)
         best = scores  # the average just scored is the one saved
         if trial_dir is None:
-            _save_state(state, saved_dir, scorer.save_dtype)
+            save_state(state, saved_dir, scorer.save_dtype)
         else:
             if saved_dir.parent == scorer.scratch:
                 shutil.rmtree(saved_dir)  # an earlier average, now replaced (never a run's own directory)
             saved_dir = trial_dir
     return chosen, best, saved_dir, steps
-
-
-def _save_state(state: dict, directory: Path, save_dtype: str) -> None:
-    import torch  # noqa: PLC0415
-    from safetensors.torch import save_file  # noqa: PLC0415
-
-    directory.mkdir(exist_ok=True)
-    save_file({k: v.to(getattr(torch, save_dtype)).contiguous() for k, v in state.items()},
-              str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
 
 
 def _decision_record(model_dir: Path) -> dict:
