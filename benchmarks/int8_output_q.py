@@ -8,7 +8,10 @@ feed-forward output projections and layer 0 fp32, outputs rounded); the same nod
 weighted MatMul with outputs fp32; every one but layer 0's with outputs fp32; every one with outputs rounded.
 Writes benchmarks/results/int8-output-q-<time>.json.
 
-    python benchmarks/int8_output_q.py [MODEL]
+    python benchmarks/int8_output_q.py [MODEL] [--first-run]
+
+Without --first-run it scores the fix that followed (other readers of a rounded copy, such as the feed-forward
+block's residual Add, rewired to the fp32 tensor); with it, the five variants of session 30's second run.
 """
 
 from __future__ import annotations
@@ -27,22 +30,32 @@ from emotionkit.predict import EmotionClassifier
 
 
 def main() -> None:
-    model = Path(sys.argv[1] if len(sys.argv) > 1 else "models/emotionkit-minilm")
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    model = Path(args[0] if args else "models/emotionkit-minilm")
     data = {name: load_dataset(path, multi_label=True).split("validation") for name, path in SOURCES.items()}
     clf = EmotionClassifier.load(model, engine="onnx")  # exports the graphs when missing
     fp32, tmp = graph_dir(model) / FP32, Path(tempfile.mkdtemp())
     every = [n for n in weighted_matmuls(fp32) if "/encoder/layer." in n]
     before = [n for n in every if not is_ffn_output(n) and "layer.0/" not in n]
-    variants = {  # name -> (nodes, outputs rounded, one rounded copy per reading node)
-        "recipe before (outputs rounded, shared pairs)": (before, True, False),
-        "same nodes, outputs fp32": (before, False, True),
-        "every MatMul, outputs fp32": (every, False, True),
-        "every MatMul but layer 0, outputs fp32": ([n for n in every if "layer.0/" not in n], False, True),
-        "every MatMul, outputs rounded": (every, True, True),
+    but_0 = [n for n in every if "layer.0/" not in n]
+    variants = {  # name -> (nodes, outputs rounded, one rounded copy per reading node, other readers fp32)
+        "recipe before (outputs rounded, shared pairs)": (before, True, False, False),
+        "every MatMul but layer 0, outputs fp32, feed-forward residual rounded": (but_0, False, True, False),
+        "every MatMul but layer 0, outputs fp32, residual fp32": (but_0, False, True, True),
+        "every MatMul, outputs fp32, residual fp32": (every, False, True, True),
     }
+    if "--first-run" in sys.argv:  # session 30's second run (before the residual fix), as it was
+        variants = {
+            "recipe before (outputs rounded, shared pairs)": (before, True, False, False),
+            "same nodes, outputs fp32": (before, False, True, False),
+            "every MatMul, outputs fp32": (every, False, True, False),
+            "every MatMul but layer 0, outputs fp32": (but_0, False, True, False),
+            "every MatMul, outputs rounded": (every, True, True, False),
+        }
     graphs = {"fp32": (fp32, 0)}
-    for i, (name, (nodes, rounded, dedicated)) in enumerate(variants.items()):
-        quantize_int8(fp32, tmp / f"{i}.onnx", model, nodes=nodes, quantize_outputs=rounded, dedicated_pairs=dedicated)
+    for i, (name, (nodes, rounded, dedicated, readers)) in enumerate(variants.items()):
+        quantize_int8(fp32, tmp / f"{i}.onnx", model, nodes=nodes, quantize_outputs=rounded, dedicated_pairs=dedicated,
+                      fp32_readers=readers)
         graphs[name] = (tmp / f"{i}.onnx", len(nodes))
     rows = score_graphs(clf, graphs, data)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

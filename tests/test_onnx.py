@@ -200,3 +200,41 @@ def test_reduce_range_keeps_int8_weights_to_7_bits(model_copy, tmp_path):
 
     assert int8_nodes(fp32)
     assert widest_weight(True) <= 64 < widest_weight(False)
+
+
+def test_int8_graph_rounds_no_matmul_output_and_gives_each_matmul_its_own_copy(model_copy, tmp_path):
+    """Session 30's recipe: every weighted MatMul but layer 0's is int8, no MatMul output is rounded, and each
+    quantized MatMul reads a rounded copy of its own input (Q/K/V one each, so the residual Add beside them reads
+    the fp32 tensor). The one other reader of a rounded copy is the feed-forward block's residual Add, which ONNX
+    Runtime hands the copy of its MatMul's input; ``fp32_readers=True`` rewires it to the fp32 tensor."""
+    import onnx
+
+    from emotionkit.onnx_engine import is_ffn_output, int8_nodes, quantize_int8, weighted_matmuls
+
+    export_onnx(model_copy)
+    fp32 = graph_dir(model_copy) / FP32
+    chosen = set(int8_nodes(fp32))
+    assert chosen and any(is_ffn_output(n) for n in chosen) and not any("layer.0/" in n for n in chosen)
+    assert chosen == {n for n in weighted_matmuls(fp32) if "layer.0/" not in n}
+    rewired = tmp_path / "fp32_readers.onnx"
+    quantize_int8(fp32, rewired, model_copy, fp32_readers=True)
+
+    def readers_of_copies(path):
+        graph = onnx.load(str(path)).graph
+        producer = {out: node for node in graph.node for out in node.output}
+        readers: dict[str, list] = {}
+        for node in graph.node:
+            for name in node.input:
+                readers.setdefault(name, []).append(node)
+        for node in graph.node:
+            if node.op_type == "MatMul" and node.name in chosen:
+                assert all(r.op_type != "QuantizeLinear" for r in readers[node.output[0]]), f"{node.name}: output rounded"
+                assert producer[node.input[0]].op_type == "DequantizeLinear", node.name
+        copies = [n.output[0] for n in graph.node if n.op_type == "DequantizeLinear"
+                  and producer.get(n.input[0]) is not None and producer[n.input[0]].op_type == "QuantizeLinear"]
+        return [sorted(r.op_type for r in readers[c]) for c in copies]
+
+    shipped = readers_of_copies(graph_dir(model_copy) / INT8)
+    assert all(r.count("MatMul") == 1 for r in shipped)  # each copy serves one MatMul
+    assert ["Add", "MatMul"] in shipped and all(r in (["MatMul"], ["Add", "MatMul"]) for r in shipped)
+    assert all(r == ["MatMul"] for r in readers_of_copies(rewired))

@@ -269,8 +269,8 @@ def export_onnx(model_dir: str | Path, texts: list[str] | None = None, log=None,
 
 INT8_RECIPE = ("static QDQ (ONNX Runtime quantize_static): the MatMuls with constant weights but the first layer's, "
                "int8 per-channel weights, uint8 inputs with MinMax ranges calibrated once on 512 train texts "
-               "(resources/int8_calibration.json), one rounded copy per quantized node (the residual stream stays "
-               "fp32), MatMul outputs not rounded")
+               "(resources/int8_calibration.json), one rounded copy per quantized node (the residual Add beside "
+               "Q/K/V reads fp32; the feed-forward block's reads its input's rounded copy), MatMul outputs not rounded")
 CALIBRATION_BATCH = 16
 
 
@@ -306,13 +306,16 @@ def calibration_texts() -> list[str]:
 
 
 def quantize_int8(fp32_path: Path, out_path: Path, model_dir: Path, nodes: list[str] | None = None,
-                  reduce_range: bool = False, quantize_outputs: bool = False, dedicated_pairs: bool = True) -> None:
+                  reduce_range: bool = False, quantize_outputs: bool = False, dedicated_pairs: bool = True,
+                  fp32_readers: bool = False) -> None:
     """Write the static int8 graph of ``fp32_path`` (``INT8_RECIPE``) to ``out_path``; ``nodes``: which MatMuls
     (default ``int8_nodes``); ``reduce_range``: 7-bit weights; ``quantize_outputs``:
     round each MatMul's output to uint8 too, as ``quantize_static`` does unless told not to; ``dedicated_pairs``:
     each quantized node reads its own rounded copy of its input, so other readers of that tensor (the residual
-    Add beside Q/K/V and the feed-forward input) keep it fp32. The recipe before session 30 was
-    ``quantize_outputs=True, dedicated_pairs=False``."""
+    Add beside Q/K/V) keep it fp32; ``fp32_readers``: where a tensor has one quantized reader, ONNX Runtime still
+    gives its rounded copy to the others (the feed-forward block's residual Add): rewire those to the fp32 tensor
+    (``_fp32_readers``). That cost GoEmotions macro-F1 on validation (benchmarks/int8_output_q.py), so the recipe
+    leaves it off. The recipe before session 30 was ``quantize_outputs=True, dedicated_pairs=False``."""
     from onnxruntime.quantization import (  # noqa: PLC0415
         CalibrationDataReader,
         CalibrationMethod,
@@ -343,6 +346,33 @@ def quantize_int8(fp32_path: Path, out_path: Path, model_dir: Path, nodes: list[
                     calibrate_method=CalibrationMethod.MinMax, reduce_range=reduce_range,
                     extra_options={"DedicatedQDQPair": dedicated_pairs,
                                    "OpTypesToExcludeOutputQuantization": [] if quantize_outputs else ["MatMul"]})
+    if fp32_readers:
+        _fp32_readers(out_path)
+
+
+def _fp32_readers(path: Path) -> int:
+    """Rewire every node that reads an activation's rounded copy (DequantizeLinear of a QuantizeLinear) but is not
+    quantized itself (not a MatMul) to the fp32 tensor the copy was made from; returns how many inputs moved."""
+    import onnx  # noqa: PLC0415
+
+    model = onnx.load(str(path))
+    producer = {out: node for node in model.graph.node for out in node.output}
+    source = {}  # rounded copy -> the fp32 tensor it was rounded from
+    for node in model.graph.node:
+        q = producer.get(node.input[0]) if node.op_type == "DequantizeLinear" else None
+        if q is not None and q.op_type == "QuantizeLinear":
+            source[node.output[0]] = q.input[0]
+    moved = 0
+    for node in model.graph.node:
+        if node.op_type in ("MatMul", "QuantizeLinear", "DequantizeLinear"):
+            continue
+        for k, name in enumerate(node.input):
+            if name in source:
+                node.input[k] = source[name]
+                moved += 1
+    if moved:
+        onnx.save(model, str(path))
+    return moved
 
 
 def int8_refusal(model_dir: str | Path) -> str | None:
