@@ -292,8 +292,8 @@ def int8_nodes(graph_path: Path) -> list[str]:
     """The MatMul nodes the int8 graph quantizes: the weighted ones, except the first layer's (``layer.0/``): its
     error reaches every later layer, and keeping it fp32 kept every validation set within issue 27's bounds,
     which quantizing it too did not (benchmarks/int8_output_q.py). The feed-forward output projections, fp32
-    before session 30, are int8: what made them unsafe was rounding their outputs and the residual stream
-    (``quantize_int8``), not their inputs."""
+    before session 30, are int8: what made them unsafe was mostly rounding the MatMul outputs and the residual
+    beside Q/K/V (``quantize_int8``), not their inputs."""
     return [n for n in weighted_matmuls(graph_path) if "layer.0/" not in n]
 
 
