@@ -209,7 +209,7 @@ def test_int8_graph_rounds_no_matmul_output_and_gives_each_matmul_its_own_copy(m
     Runtime hands the copy of its MatMul's input; ``fp32_readers=True`` rewires it to the fp32 tensor."""
     import onnx
 
-    from emotionkit.onnx_engine import is_ffn_output, int8_nodes, quantize_int8, weighted_matmuls
+    from emotionkit.onnx_engine import int8_nodes, is_ffn_output, quantize_int8, weighted_matmuls
 
     export_onnx(model_copy)
     fp32 = graph_dir(model_copy) / FP32

@@ -242,6 +242,14 @@ class TrainConfig:
         ),
     )
 
+    qat: bool = field(
+        default=False,
+        metadata=_doc(
+            "Quantization-aware fine-tuning (emotionkit.qat): the MatMuls the static int8 graph quantizes compute "
+            "with its int8 weights and uint8 inputs during training, so that graph moves less from the fp32 one."
+        ),
+    )
+
     def __post_init__(self) -> None:
         for name in ("data", "extra_test", "teachers", "teach_sources", "transfer"):
             if isinstance(getattr(self, name), str):
@@ -282,6 +290,7 @@ class TrainConfig:
             "data_seed": -1 <= self.data_seed < 2**32,
             "save_dtype": self.save_dtype in ("float32", "float16"),
             "partial_labels": isinstance(self.partial_labels, bool),
+            "qat": isinstance(self.qat, bool),
             "distill_alpha": 0 <= self.distill_alpha <= 1,
             "distill_temperature": self.distill_temperature > 0,
             "single_label_negatives": 0 <= self.single_label_negatives <= 1,
@@ -305,6 +314,7 @@ class TrainConfig:
             "data_seed": "-1 or an int in 0..2**32-1",
             "save_dtype": "float32 or float16",
             "partial_labels": "true or false",
+            "qat": "true or false",
             "distill_alpha": "in [0, 1]",
             "distill_temperature": "> 0",
             "single_label_negatives": "in [0, 1]",

@@ -234,6 +234,12 @@ def train(
     transfer = transfer_rows(config.transfer, [ds for ds, _ in sources], data_seed)
     train_rows = sample_training_rows(sources, data_seed) + transfer
     base, tokenizer, model, hidden, pruned = _model(settings, config, train_rows, data_seed)
+    if config.qat:  # trained through the int8 rounding of its CPU graph (emotionkit.qat)
+        from emotionkit import qat  # noqa: PLC0415
+
+        int8_meta = qat.prepare(model, tokenizer, tuple(settings.normalize), settings.max_length)
+        log.info("quantization-aware: %d linear modules compute with int8 weights and uint8 inputs",
+                 int8_meta["modules"])
     soft = _soft_targets(config, settings, sources, train_rows, len(transfer)) if config.teachers else None
     train_data = _encode(tokenizer, train_rows, settings, soft, config.single_label_negatives)
     eval_sources = {ds.name: _encode(tokenizer, ds.split("validation"), settings) for ds, _ in sources}
@@ -267,6 +273,9 @@ def train(
     meta = _run_meta(settings, config, base, trainer.state, sources, len(transfer), reproduce)
     if pruned:
         meta["ffn_pruned"] = pruned
+    if config.qat:  # saved and calibrated as the plain fp32 model
+        qat.detach(trainer.model)
+        meta["qat"] = int8_meta
     _save(out, trainer.model, tokenizer, meta, config.save_dtype, [ds for ds, _ in sources] if multi else None)
     # Checkpoints exist only for --resume; they hold Trainer pickles (optimizer, RNG, args), so a
     # finished model directory does not keep them.
@@ -449,7 +458,7 @@ def check_run_settings(ckpt_dir: Path, settings: ModelSettings, config: TrainCon
     started = json.loads(path.read_text("utf-8"))
     # A setting added later (single_label_negatives, keep_layers, distill_hidden, ffn_size) at its default equals its
     # absence in an older run.
-    later = {"single_label_negatives": 1.0, "keep_layers": [], "distill_hidden": 0.0, "ffn_size": 0}
+    later = {"single_label_negatives": 1.0, "keep_layers": [], "distill_hidden": 0.0, "ffn_size": 0, "qat": False}
     changed = [f"{part}.{key}: {started[part].get(key, later.get(key))!r} then, {value!r} now"
                for part in ("model", "train") for key, value in current[part].items()
                if started[part].get(key, later.get(key)) != value]
