@@ -213,19 +213,7 @@ def train(
 
     out = Path(config.output_dir)
     ckpt_dir = out / "checkpoints"
-    if resume and not any(ckpt_dir.glob("checkpoint-*")):
-        raise FileNotFoundError(f"--resume: no checkpoint to resume from in {ckpt_dir}")
-    if not resume:
-        check_output_dir(out, overwrite)
-        shutil.rmtree(ckpt_dir, ignore_errors=True)  # an interrupted run that overwrite replaces
-    if resume:
-        check_run_settings(ckpt_dir, settings, config)
-    check_head_settings(settings, config)
-    check_hidden_settings(settings.keep_layers, config.teachers, config.distill_hidden, settings.ffn_size)
-    if settings.ffn_size:  # before any data is read: the base must be wider than the cut
-        from emotionkit.prune import check_base_width  # noqa: PLC0415
-
-        check_base_width(resolve_base_model(settings.base_model), settings.ffn_size)
+    _check_start(settings, config, out, resume, overwrite)
     set_seed(config.seed)
 
     multi = settings.multi_label
@@ -286,6 +274,24 @@ def train(
     if test:
         evaluate_and_card(out, [ds for ds, _ in sources], extra_test)
     return out
+
+
+def _check_start(settings: ModelSettings, config: TrainConfig, out: Path, resume: bool, overwrite: bool) -> None:
+    """Every check that can refuse a run before any data is read; clears an interrupted run ``overwrite`` replaces."""
+    ckpt_dir = out / "checkpoints"
+    if resume and not any(ckpt_dir.glob("checkpoint-*")):
+        raise FileNotFoundError(f"--resume: no checkpoint to resume from in {ckpt_dir}")
+    if not resume:
+        check_output_dir(out, overwrite)
+        shutil.rmtree(ckpt_dir, ignore_errors=True)  # an interrupted run that overwrite replaces
+    if resume:
+        check_run_settings(ckpt_dir, settings, config)
+    check_head_settings(settings, config)
+    check_hidden_settings(settings.keep_layers, config.teachers, config.distill_hidden, settings.ffn_size)
+    if settings.ffn_size:  # the base must be wider than the cut
+        from emotionkit.prune import check_base_width  # noqa: PLC0415
+
+        check_base_width(resolve_base_model(settings.base_model), settings.ffn_size)
 
 
 def _sources(config: TrainConfig, multi: bool) -> tuple[list[tuple[Dataset, float]], list[Dataset]]:
