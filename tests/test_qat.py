@@ -43,6 +43,8 @@ def test_attach_rounds_what_the_int8_graph_rounds_and_detach_restores_fp32(train
     assert 0 <= zero_point <= 255 and scale > 0
     x = torch.randn(3, 5, module.in_features) * 2
     assert qat.attach(model, ranges) == len(targets)
+    with pytest.raises(ValueError, match="already attached"):
+        qat.attach(model, ranges)
     got = module(x).detach().numpy()
     xq = (np.clip(np.rint(x.numpy() / scale) + zero_point, 0, 255) - zero_point) * scale
     w = module.weight.detach().numpy()

@@ -107,6 +107,8 @@ def attach(model, ranges: dict[str, tuple[float, float]]) -> int:
     if missing:
         raise ValueError(f"quantization-aware training: expected an activation range for every target linear "
                          f"module, missing {missing[:3]}{' ...' if len(missing) > 3 else ''}")
+    if any("forward" in vars(module) for module in targets.values()):
+        raise ValueError("quantization-aware training: expected a plain model, got one already attached (detach it first)")
     modules = dict(model.named_modules())
     for name, module in targets.items():
         params = uint8_params(*ranges[name])
