@@ -2,10 +2,14 @@
 but the feed-forward output projections) against the same with one whole layer's MatMuls (or the attention
 Q/K/V) kept fp32, scored against the fp32 graph on validation only: accuracy and macro-F1 per source, the
 largest score difference, and the speed of the whole call (length-sorted batches of 32 over the validation
-tweets). Layer 0 won, and the shipped recipe (``int8_nodes``) keeps it fp32.
+tweets). Layer 0 won, and the recipe kept it fp32 (today's ``int8_nodes`` still does).
 Writes benchmarks/results/int8-keep-<time>.json.
 
     python benchmarks/int8_keep_fp32.py [MODEL]
+
+Its int8 graphs are built as the recipe before session 30 built them (``ROUNDING_BEFORE_SESSION_30``: MatMul
+outputs rounded, one rounded copy shared by every reader), so it reproduces the results recorded with that
+recipe.
 """
 
 from __future__ import annotations
@@ -20,7 +24,14 @@ from int8_reduce_range import SOURCES, score_graphs  # benchmarks/int8_reduce_ra
 
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import write_json
-from emotionkit.onnx_engine import FP32, graph_dir, is_ffn_output, quantize_int8, weighted_matmuls
+from emotionkit.onnx_engine import (
+    FP32,
+    ROUNDING_BEFORE_SESSION_30,
+    graph_dir,
+    is_ffn_output,
+    quantize_int8,
+    weighted_matmuls,
+)
 from emotionkit.predict import EmotionClassifier
 
 VARIANTS = {"recipe before (layer 0 int8)": None, "layer 0 fp32": r"layer\.0/", "layer 5 fp32": r"layer\.5/",
@@ -36,7 +47,7 @@ def main() -> None:
     graphs = {"fp32": (fp32, 0)}
     for i, (name, exclude) in enumerate(VARIANTS.items()):
         nodes = [n for n in before if exclude is None or not re.search(exclude, n)]
-        quantize_int8(fp32, tmp / f"{i}.onnx", model, nodes=nodes)
+        quantize_int8(fp32, tmp / f"{i}.onnx", model, nodes=nodes, **ROUNDING_BEFORE_SESSION_30)
         graphs[name] = (tmp / f"{i}.onnx", len(nodes))
     rows = score_graphs(clf, graphs, data)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -15,6 +15,10 @@ validation splits (accuracy / macro-F1 change in points, largest score differenc
 * every weighted MatMul, 7-bit; and the same with 8-bit weights.
 
 Writes benchmarks/results/int8-reduce-range-<time>.json.
+
+Its int8 graphs are built as the recipe before session 30 built them (``ROUNDING_BEFORE_SESSION_30``: MatMul
+outputs rounded, one rounded copy shared by every reader; ``nodes_before_session_30``), so it reproduces the
+results recorded with that recipe.
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ import numpy as np
 
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import score_examples, write_json
-from emotionkit.onnx_engine import FP32, OnnxEngine, graph_dir, int8_nodes, is_ffn_output, quantize_int8, weighted_matmuls
+from emotionkit.onnx_engine import (
+    FP32,
+    ROUNDING_BEFORE_SESSION_30,
+    OnnxEngine,
+    graph_dir,
+    is_ffn_output,
+    nodes_before_session_30,
+    quantize_int8,
+    weighted_matmuls,
+)
 from emotionkit.predict import EmotionClassifier
 
 SOURCES = {"tweets": "../shared/data/emotion", "goemotions": "../shared/data/goemotions",
@@ -76,15 +89,16 @@ def main() -> None:
     fp32, tmp = graph_dir(model) / FP32, Path(tempfile.mkdtemp())
     every = weighted_matmuls(fp32)
     variants = {  # name -> (nodes, 7-bit weights)
-        "shipped recipe (8-bit)": (int8_nodes(fp32), False),
-        "shipped nodes, 7-bit": (int8_nodes(fp32), True),
+        "shipped recipe (8-bit)": (nodes_before_session_30(fp32), False),
+        "shipped nodes, 7-bit": (nodes_before_session_30(fp32), True),
         "all but FFN out, 7-bit": ([n for n in every if not is_ffn_output(n)], True),
         "all, 7-bit": (every, True),
         "all, 8-bit": (every, False),
     }
     graphs = {"fp32": (fp32, 0, None)}
     for i, (name, (nodes, reduce_range)) in enumerate(variants.items()):
-        quantize_int8(fp32, tmp / f"{i}.onnx", model, nodes=nodes, reduce_range=reduce_range)
+        quantize_int8(fp32, tmp / f"{i}.onnx", model, nodes=nodes, reduce_range=reduce_range,
+                      **ROUNDING_BEFORE_SESSION_30)
         graphs[name] = (tmp / f"{i}.onnx", len(nodes), reduce_range)
     rows = score_graphs(clf, {k: (v[0], v[1]) for k, v in graphs.items()}, data,
                         {k: v[2] for k, v in graphs.items()})

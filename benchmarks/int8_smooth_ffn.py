@@ -15,6 +15,10 @@ whole-call texts/s over the validation tweets): the shipped recipe; smoothed, wi
 int8 at a = 0.5 and a = 0.75; and smoothed with every MatMul int8 at a = 0.5.
 
 Writes benchmarks/results/int8-smooth-<time>.json.
+
+Its int8 graphs are built as the recipe before session 30 built them (``ROUNDING_BEFORE_SESSION_30``: MatMul
+outputs rounded, one rounded copy shared by every reader; ``nodes_before_session_30``), so it reproduces the
+results recorded with that recipe.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ from emotionkit.data import load_dataset
 from emotionkit.evaluate import write_json
 from emotionkit.onnx_engine import (
     FP32,
+    ROUNDING_BEFORE_SESSION_30,
     _encode,
     _tokenizer,
     calibration_texts,
     graph_dir,
-    int8_nodes,
     is_ffn_output,
+    nodes_before_session_30,
     quantize_int8,
     weighted_matmuls,
 )
@@ -93,8 +98,8 @@ def main() -> None:
     data = {name: load_dataset(path, multi_label=True).split("validation") for name, path in SOURCES.items()}
     clf = EmotionClassifier.load(model, engine="onnx-int8")  # exports the graphs when missing
     fp32, tmp = graph_dir(model) / FP32, Path(tempfile.mkdtemp())
-    quantize_int8(fp32, tmp / "shipped.onnx", model)
-    graphs = {"fp32": (fp32, 0), "shipped recipe": (tmp / "shipped.onnx", len(int8_nodes(fp32)))}
+    quantize_int8(fp32, tmp / "shipped.onnx", model, nodes=nodes_before_session_30(fp32), **ROUNDING_BEFORE_SESSION_30)
+    graphs = {"fp32": (fp32, 0), "shipped recipe": (tmp / "shipped.onnx", len(nodes_before_session_30(fp32)))}
     for alpha, keep_layer0 in ((0.5, True), (0.75, True), (0.5, False)):
         smoothed = tmp / f"smooth{alpha}.onnx"
         if not smoothed.exists():
@@ -102,7 +107,7 @@ def main() -> None:
             graphs[f"smoothed fp32, a={alpha}"] = (smoothed, 0)
         nodes = [n for n in weighted_matmuls(smoothed) if not (keep_layer0 and "layer.0/" in n)]
         out = tmp / f"smooth{alpha}-{keep_layer0}.onnx"
-        quantize_int8(smoothed, out, model, nodes=nodes)
+        quantize_int8(smoothed, out, model, nodes=nodes, **ROUNDING_BEFORE_SESSION_30)
         graphs[f"smoothed a={alpha}, all MatMuls{' but layer 0' if keep_layer0 else ''}"] = (out, len(nodes))
     rows = score_graphs(clf, graphs, data)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

@@ -10,6 +10,10 @@ benchmarks/engine_ceiling.py times them: inputs tokenized beforehand, the 2,000 
 length-sorted batches of 32, and 200 single texts. The neurons are chosen on 1,024 tweets of the train split.
 
 Writes benchmarks/results/prune-speed-<time>.json.
+
+Its int8 graphs are built as the recipe before session 30 built them (``ROUNDING_BEFORE_SESSION_30``: MatMul
+outputs rounded, one rounded copy shared by every reader; ``nodes_before_session_30``), so it reproduces the
+results recorded with that recipe.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from ort_timing import time_session, tweet_inputs  # benchmarks/ort_timing.py
 
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import write_json
-from emotionkit.onnx_engine import export_onnx, graph_dir, quantize_int8
+from emotionkit.onnx_engine import ROUNDING_BEFORE_SESSION_30, export_onnx, graph_dir, nodes_before_session_30, quantize_int8
 from emotionkit.predict import EmotionClassifier
 from emotionkit.prune import IMPORTANCE_TEXTS, ffn_importance, prune_ffn
 from emotionkit.student import save_beside
@@ -45,7 +49,8 @@ def narrowed(model: Path, size: int, texts: list[str], root: Path) -> Path:
     out = save_beside(net, model, root / f"ffn{size}")
     export_onnx(out)
     if not (graph_dir(out) / "model_int8.onnx").is_file():  # refused by the parity check: time it all the same
-        quantize_int8(graph_dir(out) / "model.onnx", graph_dir(out) / "model_int8.onnx", out)
+        quantize_int8(graph_dir(out) / "model.onnx", graph_dir(out) / "model_int8.onnx", out,
+                      nodes=nodes_before_session_30(graph_dir(out) / "model.onnx"), **ROUNDING_BEFORE_SESSION_30)
     return out
 
 

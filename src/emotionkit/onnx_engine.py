@@ -271,6 +271,9 @@ INT8_RECIPE = ("static QDQ (ONNX Runtime quantize_static): the MatMuls with cons
                "int8 per-channel weights, uint8 inputs with MinMax ranges calibrated once on 512 train texts "
                "(resources/int8_calibration.json), one rounded copy per quantized node (the residual Add beside "
                "Q/K/V reads fp32; the feed-forward block's reads its input's rounded copy), MatMul outputs not rounded")
+# The rounding of the recipe before session 30 (quantize_int8's options): the benchmarks that reproduce results
+# recorded with it pass these.
+ROUNDING_BEFORE_SESSION_30 = {"quantize_outputs": True, "dedicated_pairs": False}
 CALIBRATION_BATCH = 16
 
 
@@ -295,6 +298,12 @@ def int8_nodes(graph_path: Path) -> list[str]:
     before session 30, are int8: what made them unsafe was mostly rounding the MatMul outputs and the residual
     beside Q/K/V (``quantize_int8``), not their inputs."""
     return [n for n in weighted_matmuls(graph_path) if "layer.0/" not in n]
+
+
+def nodes_before_session_30(graph_path: Path) -> list[str]:
+    """The MatMuls the recipe before session 30 quantized (the feed-forward output projections and layer 0 fp32),
+    for the benchmarks that reproduce results recorded with it (with ``ROUNDING_BEFORE_SESSION_30``)."""
+    return [n for n in weighted_matmuls(graph_path) if not is_ffn_output(n) and "layer.0/" not in n]
 
 
 def calibration_texts() -> list[str]:
