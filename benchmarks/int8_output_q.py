@@ -25,7 +25,7 @@ from int8_reduce_range import SOURCES, score_graphs  # benchmarks/int8_reduce_ra
 
 from emotionkit.data import load_dataset
 from emotionkit.evaluate import write_json
-from emotionkit.onnx_engine import FP32, graph_dir, is_ffn_output, quantize_int8, weighted_matmuls
+from emotionkit.onnx_engine import FP32, graph_dir, int8_nodes, nodes_before_session_30, quantize_int8, weighted_matmuls
 from emotionkit.predict import EmotionClassifier
 
 
@@ -36,8 +36,7 @@ def main() -> None:
     clf = EmotionClassifier.load(model, engine="onnx")  # exports the graphs when missing
     fp32, tmp = graph_dir(model) / FP32, Path(tempfile.mkdtemp())
     every = [n for n in weighted_matmuls(fp32) if "/encoder/layer." in n]
-    before = [n for n in every if not is_ffn_output(n) and "layer.0/" not in n]
-    but_0 = [n for n in every if "layer.0/" not in n]
+    before, but_0 = nodes_before_session_30(fp32), int8_nodes(fp32)  # the recipe before, and today's nodes
     variants = {  # name -> (nodes, outputs rounded, one rounded copy per reading node, other readers fp32)
         "recipe before (outputs rounded, shared pairs)": (before, True, False, False),
         "every MatMul but layer 0, outputs fp32, feed-forward residual rounded": (but_0, False, True, False),
