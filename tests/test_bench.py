@@ -23,6 +23,12 @@ def test_bench_json_rows(trained_tiny, tiny_data, tmp_path, capsys):
         assert 0 <= row["accuracy"] <= 1 and row["latency_p50_ms"] <= row["latency_p99_ms"]
     # Same model, same answers: the pipeline and emotionkit's PyTorch engine agree exactly.
     assert results["rows"][0]["accuracy"] == results["rows"][1]["accuracy"]
+    # The bench scores with the evaluation function `emotionkit evaluate` uses: the same figures.
+    assert main(["evaluate", "--model", str(trained_tiny), "--engine", "torch", "--data", str(tiny_data),
+                 "--split", "test", "--json", "--plot", str(tmp_path / "cm.png")]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    for key in ("accuracy", "f1_macro", "f1_weighted"):
+        assert results["rows"][1][key] == pytest.approx(evaluated[key], abs=1e-9), key
     saved = json.loads(next(tmp_path.glob("bench-*.json")).read_text())
     assert saved["rows"] == results["rows"]
 

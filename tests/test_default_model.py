@@ -82,12 +82,41 @@ def test_default_cpu_engine_costs_at_most_03_points(default_model, torch_clf):
     assert abs(fast["f1_macro"] - fp32["f1_macro"]) <= 0.003 + 1e-9
 
 
-def test_pipeline_loads_the_shipped_dir(default_model):
+CHECK_TEXTS = ["i am so happy for you", "The meeting has been moved to 3pm in room B.",
+               "I'm thrilled about the new job, and honestly terrified of the first day.",
+               "I am furious, this is the third time you cancelled my order"]
+
+
+def test_pipeline_loads_the_shipped_dir_and_gives_our_scores(default_model, torch_clf):
     from transformers import pipeline
 
     pipe = pipeline("text-classification", model=str(default_model), top_k=None)
     out = pipe(["i am so happy for you"])[0]
     assert out[0]["label"] == "joy" and len(out) == 7  # the six and neutral, each its own sigmoid
+    # The stock pipeline applies the sigmoid (problem_type) to calibrated weights: every score is ours.
+    for text, pipe_out, result in zip(CHECK_TEXTS, pipe(CHECK_TEXTS), torch_clf(CHECK_TEXTS), strict=True):
+        theirs = {r["label"]: r["score"] for r in pipe_out}
+        ours = {r["label"]: r["score"] for r in result.scores}
+        assert set(theirs) == set(ours), text
+        for label, score in ours.items():
+            assert theirs[label] == pytest.approx(score, abs=1e-5), (text, label)
+
+
+def test_every_cpu_engine_gives_the_calibrated_scores(default_model, torch_clf):
+    # Calibration is folded into the output layer, so each engine applies it; the int8 graph within the export's
+    # parity limit of PyTorch, the fp32 graph to float rounding.
+    from emotionkit.onnx_engine import INT8_MAX_PROB_DIFF
+
+    def by_label(results):
+        return [{r["label"]: r["score"] for r in result.scores} for result in results]
+
+    ours = by_label(torch_clf(CHECK_TEXTS))
+    engines = {"onnx": 1e-4} if int8_refusal(default_model) else {"onnx": 1e-4, "onnx-int8": INT8_MAX_PROB_DIFF}
+    for engine, tolerance in engines.items():
+        theirs = by_label(EmotionClassifier.load(default_model, engine=engine)(CHECK_TEXTS))
+        for text, want, got in zip(CHECK_TEXTS, ours, theirs, strict=True):
+            for label, score in want.items():
+                assert got[label] == pytest.approx(score, abs=tolerance), (engine, text, label)
 
 
 @pytest.mark.parametrize(

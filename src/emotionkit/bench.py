@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from emotionkit.decision import NEUTRAL, Decision
-from emotionkit.evaluate import single_label_metrics, write_json
+from emotionkit.evaluate import score_examples, write_json
 from emotionkit.labels import LABELS
 
 log = logging.getLogger(__name__)
@@ -112,7 +112,8 @@ def _check_reference(path: Path) -> None:
                          f"{missing} missing from its labels {sorted(names)}")
 
 
-def _run_contender(name, model_dir, texts, labels, batch_size, repeats, latency_calls, threads, queue):
+def _run_contender(name, model_dir, examples, batch_size, repeats, latency_calls, threads, queue):
+    texts = [e.text for e in examples]
     try:
         start = time.perf_counter()
         predict = _make_predictor(name, model_dir, batch_size, threads)
@@ -129,10 +130,11 @@ def _run_contender(name, model_dir, texts, labels, batch_size, repeats, latency_
             t0 = time.perf_counter()
             predict([text])
             latencies.append((time.perf_counter() - t0) * 1000)
-        # Scored as evaluate() scores a single-label source: top-emotion accuracy and macro-F1 over the six
-        # (as on the seed cards) and, for a multi-label model, the share of tweets its decision calls emotion-free.
+        # Scored by the one evaluation function training, the final test and the card use: on a single-label
+        # source, top-emotion accuracy and macro-F1 over the six (as on the seed cards) and, for a multi-label
+        # model, the share of tweets its decision calls emotion-free.
         decision = _decision_over_the_six(model_dir)
-        metrics = single_label_metrics(labels, _score_matrix(decision, preds), decision)
+        metrics = score_examples(examples, _score_matrix(decision, preds), decision)
         queue.put(
             {
                 "name": name,
@@ -261,12 +263,11 @@ def run_benchmark(
     if any(e.labels is not None for e in examples):
         raise ValueError(f"{data} has rows with no emotion or several; the bench scores top-emotion accuracy on a "
                          "single-label split (the tweets); score a multi-label one with `emotionkit evaluate`")
-    texts, labels = [e.text for e in examples], [e.label for e in examples]
     model_dir = str(model_dir)
     contenders = _ready_graphs(model_dir, contenders)
     if reference_model is not None:
         contenders = [REFERENCE, *contenders]
-    args = (texts, labels, batch_size, repeats, latency_calls, threads)
+    args = (examples, batch_size, repeats, latency_calls, threads)
     order = list(dict.fromkeys(contenders))  # a contender named twice runs once a round
     per_round = []
     for r in range(rounds):
@@ -281,7 +282,7 @@ def run_benchmark(
         "reference_model": None if reference_model is None else str(reference_model),
         "data": str(data),
         "split": split,
-        "texts": len(texts),
+        "texts": len(examples),
         "batch_size": batch_size,
         "repeats": repeats,
         "rounds": rounds,
