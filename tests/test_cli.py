@@ -43,6 +43,28 @@ def test_evaluate_reports_styles(trained_tiny, capsys, tmp_path):
     assert m["n_style_review"] >= 40 and 0 <= m["accuracy_style_chat_emoji"] <= 1
 
 
+def test_evaluate_multi_label_reads_goemotions_whole_for_a_single_label_model(trained_tiny, capsys, tmp_path):
+    from conftest import GOEMOTIONS_NAMES
+
+    goe = tmp_path / "goe"
+    goe.mkdir()
+    (goe / "emotions.txt").write_text("\n".join(GOEMOTIONS_NAMES), "utf-8")
+    # joy; neutral; joy and fear; approval only (a dropped label: no emotion, not neutral)
+    rows = "so glad\t17\ta\nit is tuesday\t27\tb\nyay but scary\t17,14\tc\nagreed\t4\td\n"
+    for split in ("train", "dev", "test"):
+        (goe / f"{split}.tsv").write_text(rows, "utf-8")
+    args = ["evaluate", "--model", str(trained_tiny), "--engine", "torch", "--data", str(goe), "--json",
+            "--plot", str(tmp_path / "x.png")]
+    assert main(args) == 0
+    strict = json.loads(capsys.readouterr().out)
+    assert strict["support"] == 1  # the strict single-label reading keeps only the one-emotion comment
+    assert main([*args, "--multi-label"]) == 0
+    whole = json.loads(capsys.readouterr().out)
+    # Every comment is read; a model with no neutral output never says neutral, and never names two emotions.
+    assert whole["neutral_support"] == 1 and whole["neutral_f1"] == 0.0 and whole["exact_match"] <= 0.5
+    assert whole["reliability_png"].endswith("x.png")
+
+
 def test_bad_data_gives_clear_error(trained_tiny, capsys, tmp_path):
     bad = tmp_path / "test.jsonl"
     bad.write_text('{"text": "x", "label": "meh"}\n')

@@ -112,7 +112,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.plot:
         png_path(args.plot)  # a bad plot path is an error before the scoring, not after
     clf = EmotionClassifier.load(args.model, engine=args.engine)
-    dataset = load_dataset(args.data, multi_label=clf.decision.multi_label)
+    dataset = load_dataset(args.data, multi_label=args.multi_label or clf.decision.multi_label)
     metrics = evaluate(clf, dataset.split(args.split), batch_size=args.batch_size, progress=True)
     metrics["dataset"], metrics["split"], metrics["model"] = dataset.name, args.split, str(clf.model_dir)
     metrics["engine"] = clf.engine.name
@@ -342,11 +342,17 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataclass_args(p, TrainConfig)
     p.set_defaults(func=cmd_train)
 
-    p = sub.add_parser("evaluate", help="Score a model on a labelled split; metrics and a confusion-matrix PNG.")
+    p = sub.add_parser("evaluate", help="Score a model on a labelled split; metrics and a PNG (confusion matrix, "
+                                        "or reliability diagram on a multi-label source).")
     p.add_argument("--data", required=True, help="Dataset directory, file or hub id.")
     p.add_argument("--split", default="test", choices=["train", "validation", "test"])
     p.add_argument("--json", action="store_true", help="Print one JSON object.")
-    p.add_argument("--plot", help="Confusion-matrix PNG path (default: confusion_matrix_<data>_<split>.png).")
+    p.add_argument("--multi-label", action="store_true",
+                   help="Read GoEmotions through the multi-label mapping (every comment, neutral included) whatever "
+                        "the model's kind, so a six-way model is scored on issue 25's terms; a multi-label model "
+                        "always reads it so.")
+    p.add_argument("--plot", help="PNG path (default: confusion_matrix_<data>_<split>.png, or "
+                                  "reliability_<data>_<split>.png for a multi-label source).")
     model_args(p)
     p.set_defaults(func=cmd_evaluate)
 
