@@ -22,8 +22,10 @@ what any decision on them could reach, on GoEmotions validation:
   neutral to its raters); a missed neutral has neutral alone or beside one of the six. Also the neutral F1
   the stored decision would have with the dropped-only comments left out of the scoring.
 
-``--on-test`` reads the bar's own split once, for the record (it chooses nothing): the neutral output alone at
-the threshold that is F1-best on validation, the stored decision, and ``stored_errors``, all on GoEmotions test.
+``--on-test`` reads the bar's own split once, for the record (it chooses nothing): the neutral output alone and
+prod(1 - p), each at the threshold that is F1-best on validation, the stored decision, ``stored_errors``, and the
+stored decision's F1 for "no emotion of the six" (no label of the comment maps to one of the six), all on
+GoEmotions test.
 
 Writes benchmarks/results/neutral-ceiling-<time>.json.
 """
@@ -105,18 +107,26 @@ def on_test(clf: EmotionClassifier, model: str) -> dict:
         rows = goemotions.split(split)
         scores = decision.scores(clf.logits([ex.text for ex in rows], batch_size=64))
         gold_emotions, gold_neutral = gold_matrix(rows, decision)
-        neutral = scores[:, decision.labels.index(NEUTRAL)]
+        # The head's two ways to say "no emotion": its own neutral output, or prod(1 - p) over the six.
+        candidates = {"neutral_output": scores[:, decision.labels.index(NEUTRAL)],
+                      "none_present": np.prod(1.0 - decision.emotion_scores(scores), axis=1)}
         if split == "validation":
-            fitted = best_f1(gold_neutral, neutral)
+            fitted = {key: best_f1(gold_neutral, score) for key, score in candidates.items()}
             continue
-        called = neutral >= fitted["threshold"]
         out["comments"] = len(rows)
-        out["neutral_output"] = {"threshold": fitted["threshold"], "validation_f1": fitted["best_f1"],
-                                 "test_f1": round(float(f1_score(gold_neutral, called)), 4),
-                                 "test_roc_auc": round(float(roc_auc_score(gold_neutral, neutral)), 4)}
+        for key, score in candidates.items():
+            out[key] = {"threshold": fitted[key]["threshold"], "validation_f1": fitted[key]["best_f1"],
+                        "test_f1": round(float(f1_score(gold_neutral, score >= fitted[key]["threshold"])), 4),
+                        "test_roc_auc": round(float(roc_auc_score(gold_neutral, score)), 4)}
         neutral_f1, macro = seven_f1(gold_emotions, gold_neutral, decision.present(scores))
         out["stored"] = {"neutral_f1": round(neutral_f1, 4), "f1_macro": round(macro, 4)}
         out["stored_errors"] = neutral_errors(gold_emotions, gold_neutral, decision.present(scores))
+        # What the product means by neutral, no emotion of the six: a comment none of whose labels maps to one of
+        # the six (neutral, or only approval, disapproval, confusion), against the stored decision's top label.
+        no_emotion = ~gold_emotions.any(axis=1)
+        called = ~decision.present(scores).any(axis=1)
+        out["stored_no_emotion_of_the_six"] = {"comments": int(no_emotion.sum()),
+                                               "f1": round(float(f1_score(no_emotion, called)), 4)}
     return out
 
 
@@ -132,7 +142,7 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     if args.on_test:
         out = on_test(clf, args.model)
-        for key in ("neutral_output", "stored", "stored_errors"):
+        for key in ("neutral_output", "none_present", "stored", "stored_errors", "stored_no_emotion_of_the_six"):
             print(f"{key:>15}: {out[key]}")
         print("written", write_json(out, Path("benchmarks/results") / f"neutral-ceiling-test-{stamp}.json"))
         return
