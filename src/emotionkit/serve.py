@@ -14,8 +14,6 @@ sentences with their offsets included.
 
 
 import asyncio
-import csv
-import io
 import json
 import logging
 import time
@@ -23,13 +21,13 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from urllib.parse import quote
 
 import numpy as np
 
 from emotionkit.auth import BearerAuth, check_api_key, document_bearer, resolve_api_key
-from emotionkit.batch import EXTRA, keep_extra_fields, prediction_columns, score_column_names
+from emotionkit.batch import EXTRA, score_column_names
 from emotionkit.predict import EmotionClassifier, lone_surrogate
+from emotionkit.uploads import attachment, parse_upload, report_of_upload, scored_csv, utc_now
 
 log = logging.getLogger(__name__)
 
@@ -425,16 +423,19 @@ def _classify_routes(app, classifier: EmotionClassifier, batcher: Batcher, setti
             content = raw_body.decode("utf-8-sig")
         except UnicodeDecodeError as err:
             raise ApiError(400, f"file is not valid UTF-8 (bad byte at position {err.start})") from None
-        rows, columns = _parse_upload(content, filename, score_column_names(classifier.labels))
+        try:
+            rows, columns = parse_upload(content, filename, score_column_names(classifier.labels))
+        except ValueError as err:  # no text column, or columns scoring would overwrite
+            raise ApiError(422, str(err)) from None
         texts = [r["text"] for r in rows]
         good = [i for i, (row, t) in enumerate(zip(rows, texts, strict=True)) if t.strip() and EXTRA not in row]
         probs = np.zeros((len(rows), len(classifier.labels)))
         for start in range(0, len(good), settings.max_batch_texts * 4):
             idx = good[start : start + settings.max_batch_texts * 4]
             probs[idx] = await asyncio.to_thread(classifier.predict_proba, [texts[i] for i in idx])
-        csv_text = _scored_csv(rows, columns, probs, set(good), classifier)
+        csv_text = scored_csv(rows, columns, probs, set(good), classifier)
         return PlainTextResponse(csv_text, media_type="text/csv",
-                                 headers={"Content-Disposition": _attachment(f"{Path(filename).stem or 'upload'}_scored.csv")})
+                                 headers={"Content-Disposition": attachment(f"{Path(filename).stem or 'upload'}_scored.csv")})
 
 
 def _service_routes(app, info: dict, registry) -> None:
@@ -478,16 +479,16 @@ def _report_routes(app, settings: ServeSettings, info: dict) -> None:
         body = await _read_body(request, settings.max_upload_bytes * 4)
         if not facts:
             facts.update(await asyncio.to_thread(model_facts, info["model_dir"], info["engine"]))
-        run = {**facts, "input": filename, "scored_at": _utc_now()}
+        run = {**facts, "input": filename, "scored_at": utc_now()}
         try:
-            out = await asyncio.to_thread(_report_of_upload, body, by or None, time or None, format, run)
+            out = await asyncio.to_thread(report_of_upload, body, by or None, time or None, format, run)
         except ImportError as err:  # plotly missing
             raise ApiError(501, str(err), "Backend") from None
         except ValueError as err:  # not a scored file, no such column, no time parses
             raise ApiError(422, str(err)) from None
         if format == "html":
             name = f"{Path(filename).stem or 'upload'}_report.html"
-            return Response(out, media_type="text/html; charset=utf-8", headers={"Content-Disposition": _attachment(name)})
+            return Response(out, media_type="text/html; charset=utf-8", headers={"Content-Disposition": attachment(name)})
         return Response(out, media_type="application/json")
 
     @app.get("/static/plotly.min.js", include_in_schema=False)
@@ -500,71 +501,8 @@ def _report_routes(app, settings: ServeSettings, info: dict) -> None:
         return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
 
 
-def _utc_now() -> str:
-    from datetime import UTC, datetime  # noqa: PLC0415
-
-    return datetime.now(UTC).replace(microsecond=0).isoformat()
-
-
-def _report_of_upload(body: bytes, by: str | None, time: str | None, fmt: str, facts: dict) -> str:
-    """The report of a scored CSV held in memory: written to a temporary file and read by the
-    same streaming aggregation as ``emotionkit report``."""
-    import tempfile  # noqa: PLC0415
-
-    from emotionkit.report import aggregate  # noqa: PLC0415
-    from emotionkit.report_html import charts, render_html  # noqa: PLC0415
-
-    with tempfile.TemporaryDirectory(prefix="emotionkit-report-") as tmp:
-        path = Path(tmp) / "scored.csv"
-        path.write_bytes(body)
-        agg = aggregate(path, by=by, time=time)
-    if fmt == "html":
-        return render_html(agg, {**facts, "scored_file": Path(facts["input"]).stem + "_scored.csv"})
-    figures = [{"id": c.id, "title": c.title, "figure": json.loads(c.figure.to_json())} for c in charts(agg)]
-    return json.dumps({**agg.to_dict(), "path": None, "facts": facts, "charts": figures})
-
-
 _KNOWN_PATHS = {"/predict", "/explain", "/health", "/info", "/metrics", "/", "/classify-file", "/docs", "/openapi.json",
                 "/report", "/static/plotly.min.js"}
-
-
-def _attachment(name: str) -> str:
-    """A Content-Disposition value for any file name: an ASCII fallback and the UTF-8 name (RFC 6266)."""
-    fallback = "".join(c if c.isascii() and c.isprintable() and c not in '"\\' else "_" for c in name)
-    return f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
-
-
-def _parse_upload(content: str, filename: str, added: list[str]) -> tuple[list[dict], list[str]]:
-    """Rows and columns of an upload. A CSV row short of fields gets empty ones; one with more
-    fields than the header keeps the extra ones (as JSON) and is not scored.
-    """
-    if filename.lower().endswith(".csv"):
-        reader = csv.DictReader(io.StringIO(content), restkey=EXTRA, restval="")
-        columns = list(reader.fieldnames or [])
-        if "text" not in columns:
-            raise ApiError(422, f"the CSV has no 'text' column; its columns are {columns}")
-        clash = [c for c in columns if c in added]
-        if clash:
-            raise ApiError(422, f"the CSV already has the column(s) {clash}, which scoring writes "
-                                f"({', '.join(added)}); rename them so that nothing in it is overwritten")
-        rows = [keep_extra_fields(dict(r)) for r in reader]
-        if any(EXTRA in row for row in rows):
-            columns.append(EXTRA)
-        return rows, columns
-    rows = [{"text": line} for line in content.splitlines() if line.strip()]
-    return rows, ["text"]
-
-
-def _scored_csv(rows: list[dict], columns: list[str], probs: np.ndarray, good: set[int], classifier) -> str:
-    """The uploaded rows with the columns classify-file adds (the same ``prediction_columns``)."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*columns, *score_column_names(list(classifier.labels))], restval="")
-    writer.writeheader()
-    added = dict(zip(sorted(good), prediction_columns(classifier, probs[sorted(good)]) if good else [], strict=True))
-    for i, row in enumerate(rows):
-        extra = {k: f"{v:.6f}" if isinstance(v, float) else v for k, v in added.get(i, {}).items()}
-        writer.writerow({**row, **extra})
-    return out.getvalue()
 
 
 def _model_info(classifier: EmotionClassifier) -> dict:
