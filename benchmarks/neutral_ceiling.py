@@ -57,7 +57,7 @@ def best_f1(gold: np.ndarray, score: np.ndarray) -> dict:
     f = 2 * p * r / np.maximum(p + r, 1e-12)
     i = int(f[:-1].argmax())  # the last point has no threshold
     return {"best_f1": round(float(f[i]), 4), "threshold": round(float(t[i]), 4),
-            "roc_auc": round(float(roc_auc_score(gold, score)), 4)}
+            "roc_auc": round(float(roc_auc_score(gold, score)), 4), "exact_threshold": float(t[i])}
 
 
 def present(decision, scores: np.ndarray, shift: float, tau: float, margin: float) -> np.ndarray:
@@ -116,13 +116,14 @@ def on_test(clf: EmotionClassifier, model: str) -> dict:
         out["comments"] = len(rows)
         for key, score in candidates.items():
             out[key] = {"threshold": fitted[key]["threshold"], "validation_f1": fitted[key]["best_f1"],
-                        "test_f1": round(float(f1_score(gold_neutral, score >= fitted[key]["threshold"])), 4),
+                        "test_f1": round(float(f1_score(gold_neutral, score >= fitted[key]["exact_threshold"])), 4),
                         "test_roc_auc": round(float(roc_auc_score(gold_neutral, score)), 4)}
         neutral_f1, macro = seven_f1(gold_emotions, gold_neutral, decision.present(scores))
         out["stored"] = {"neutral_f1": round(neutral_f1, 4), "f1_macro": round(macro, 4)}
         out["stored_errors"] = neutral_errors(gold_emotions, gold_neutral, decision.present(scores))
         # What the product means by neutral, no emotion of the six: a comment none of whose labels maps to one of
-        # the six (neutral, or only approval, disapproval, confusion), against the stored decision's top label.
+        # the six (neutral, or only approval, disapproval, confusion), against the stored decision calling no
+        # emotion present (its top label is then neutral).
         no_emotion = ~gold_emotions.any(axis=1)
         called = ~decision.present(scores).any(axis=1)
         out["stored_no_emotion_of_the_six"] = {"comments": int(no_emotion.sum()),

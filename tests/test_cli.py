@@ -62,7 +62,7 @@ def test_evaluate_multi_label_reads_goemotions_whole_for_a_single_label_model(tr
     whole = json.loads(capsys.readouterr().out)
     # Every comment is read; a model with no neutral output never says neutral, and never names two emotions.
     assert whole["neutral_support"] == 1 and whole["neutral_f1"] == 0.0 and whole["exact_match"] <= 0.5
-    assert whole["reliability_png"].endswith("x.png")
+    assert whole["reliability_png"].endswith("x.png") and whole["multi_label_reading"] and not strict["multi_label_reading"]
 
 
 def test_bad_data_gives_clear_error(trained_tiny, capsys, tmp_path):

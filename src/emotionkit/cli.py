@@ -116,6 +116,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     metrics = evaluate(clf, dataset.split(args.split), batch_size=args.batch_size, progress=True)
     metrics["dataset"], metrics["split"], metrics["model"] = dataset.name, args.split, str(clf.model_dir)
     metrics["engine"] = clf.engine.name
+    metrics["multi_label_reading"] = bool(args.multi_label or clf.decision.multi_label)  # how GoEmotions was read
     if "confusion_matrix" in metrics:
         png = Path(args.plot or f"confusion_matrix_{dataset.name}_{args.split}.png")
         title = f"{dataset.name} {args.split}"

@@ -322,6 +322,10 @@ def _error(status: int, message: str, kind: str = "Validation"):
     return JSONResponse({"error": message, "error_type": kind}, status_code=status)
 
 
+_KNOWN_PATHS = {"/predict", "/explain", "/health", "/info", "/metrics", "/", "/classify-file", "/docs", "/openapi.json",
+                "/report", "/static/plotly.min.js"}
+
+
 class CountAndTime:
     """Plain ASGI middleware (Starlette's BaseHTTPMiddleware costs ~1 ms a request):
     counts requests by path and status, times them, turns a crash into a JSON 500."""
@@ -499,10 +503,6 @@ def _report_routes(app, settings: ServeSettings, info: dict) -> None:
             raise ApiError(404, "the page's charts need plotly: pip install 'emotionkit[report]'", "Backend") from None
         path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
         return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=86400"})
-
-
-_KNOWN_PATHS = {"/predict", "/explain", "/health", "/info", "/metrics", "/", "/classify-file", "/docs", "/openapi.json",
-                "/report", "/static/plotly.min.js"}
 
 
 def _model_info(classifier: EmotionClassifier) -> dict:
